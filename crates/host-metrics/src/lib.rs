@@ -1,0 +1,1 @@
+//! host-metrics (work in progress).

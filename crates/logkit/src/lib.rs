@@ -1,0 +1,1 @@
+//! logkit (work in progress).

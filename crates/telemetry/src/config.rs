@@ -1,0 +1,842 @@
+//! Configuration: code sets defaults, the standard `OTEL_*` variables and our `TELEMETRY_*` variables
+//! override them. Every invalid value is an error that names the variable and the value.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::TelemetryError;
+
+/// Where configuration values come from: the process environment, or a lookup given by the caller
+/// (tests, or a service that keeps its settings elsewhere).
+#[derive(Clone)]
+pub(crate) struct EnvSource(Arc<dyn Fn(&str) -> Option<String> + Send + Sync>);
+
+impl EnvSource {
+    pub(crate) fn process() -> Self {
+        EnvSource(Arc::new(|k| std::env::var(k).ok()))
+    }
+
+    pub(crate) fn from_fn(f: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
+        EnvSource(Arc::new(f))
+    }
+
+    /// The value of `key`, with surrounding white space removed; empty counts as unset.
+    pub(crate) fn get(&self, key: &str) -> Option<String> {
+        (self.0)(key)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+impl fmt::Debug for EnvSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EnvSource")
+    }
+}
+
+fn invalid(var: &str, value: &str, reason: impl Into<String>) -> TelemetryError {
+    TelemetryError::InvalidConfig {
+        var: var.to_owned(),
+        value: value.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// OTLP wire protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    /// OTLP over gRPC (default port 4317).
+    Grpc,
+    /// OTLP over HTTP with binary protobuf bodies (default port 4318). The OTel default.
+    HttpProtobuf,
+}
+
+impl OtlpProtocol {
+    fn parse(var: &str, v: &str) -> Result<Self, TelemetryError> {
+        match v {
+            "grpc" => Ok(OtlpProtocol::Grpc),
+            "http/protobuf" => Ok(OtlpProtocol::HttpProtobuf),
+            "http/json" => Err(invalid(
+                var,
+                v,
+                "http/json is not supported; use grpc or http/protobuf",
+            )),
+            _ => Err(invalid(var, v, "expected grpc or http/protobuf")),
+        }
+    }
+
+    fn default_endpoint(self) -> &'static str {
+        match self {
+            OtlpProtocol::Grpc => "http://localhost:4317",
+            OtlpProtocol::HttpProtobuf => "http://localhost:4318",
+        }
+    }
+}
+
+/// One of the three OTel signals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Signal {
+    /// Spans.
+    Traces,
+    /// Metric data points.
+    Metrics,
+    /// Log records.
+    Logs,
+}
+
+impl Signal {
+    /// `traces`, `metrics` or `logs`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Traces => "traces",
+            Signal::Metrics => "metrics",
+            Signal::Logs => "logs",
+        }
+    }
+
+    fn upper(self) -> &'static str {
+        match self {
+            Signal::Traces => "TRACES",
+            Signal::Metrics => "METRICS",
+            Signal::Logs => "LOGS",
+        }
+    }
+}
+
+/// Resolved OTLP settings of one signal.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct OtlpSettings {
+    pub enabled: bool,
+    pub protocol: OtlpProtocol,
+    /// Full URL: for HTTP it includes the `/v1/<signal>` path.
+    pub endpoint: String,
+    pub headers: BTreeMap<String, String>,
+    pub timeout: Duration,
+}
+
+/// Sampler choice, as `OTEL_TRACES_SAMPLER` names them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SamplerConfig {
+    /// Record every trace.
+    AlwaysOn,
+    /// Record none.
+    AlwaysOff,
+    /// Record this fraction of traces, by trace id.
+    TraceIdRatio(f64),
+    /// Follow the parent's decision; root spans recorded.
+    ParentBasedAlwaysOn,
+    /// Follow the parent's decision; root spans dropped.
+    ParentBasedAlwaysOff,
+    /// Follow the parent's decision; root spans sampled by ratio.
+    ParentBasedTraceIdRatio(f64),
+}
+
+/// Batch processor settings (`OTEL_BSP_*` for spans, `OTEL_BLRP_*` for logs).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct BatchSettings {
+    pub schedule_delay: Duration,
+    pub export_timeout: Duration,
+    pub max_queue_size: usize,
+    pub max_export_batch_size: usize,
+}
+
+/// Context propagators, as `OTEL_PROPAGATORS` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PropagatorKind {
+    /// W3C `traceparent`/`tracestate`.
+    TraceContext,
+    /// W3C `baggage`.
+    Baggage,
+}
+
+/// How log lines are shown on the console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsoleFormat {
+    /// One JSON object a line, the same schema as the files.
+    Json,
+    /// Human-readable lines, for development.
+    Pretty,
+    /// Nothing on the console.
+    Off,
+}
+
+/// The settings a builder starts from; environment variables override them.
+#[derive(Debug, Clone)]
+pub(crate) struct Defaults {
+    pub service_name: String,
+    pub service_version: Option<String>,
+    pub environment: Option<String>,
+    pub filter: String,
+    pub log_dir: Option<PathBuf>,
+    pub log_max_bytes: u64,
+    pub log_max_files: usize,
+    pub error_log_max_bytes: u64,
+    pub error_log_max_files: usize,
+    pub log_file_lossy: bool,
+    pub console: Option<ConsoleFormat>,
+    pub admin_addr: Option<SocketAddr>,
+    pub admin_token: Option<String>,
+    pub shutdown_timeout: Duration,
+    pub cardinality_limit: usize,
+    pub protocol: OtlpProtocol,
+    pub endpoint: Option<String>,
+    pub sampler: SamplerConfig,
+    pub metric_export_interval: Duration,
+    pub extra_resource: Vec<(String, String)>,
+}
+
+impl Defaults {
+    pub(crate) fn new(service_name: &str) -> Self {
+        Defaults {
+            service_name: service_name.to_owned(),
+            service_version: None,
+            environment: None,
+            filter: "info".to_owned(),
+            log_dir: Some(PathBuf::from("logs")),
+            log_max_bytes: 50 * 1024 * 1024,
+            log_max_files: 10,
+            error_log_max_bytes: 10 * 1024 * 1024,
+            error_log_max_files: 5,
+            log_file_lossy: false,
+            console: None,
+            admin_addr: Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
+            admin_token: None,
+            shutdown_timeout: Duration::from_secs(5),
+            cardinality_limit: 2000,
+            protocol: OtlpProtocol::HttpProtobuf,
+            endpoint: None,
+            sampler: SamplerConfig::ParentBasedAlwaysOn,
+            metric_export_interval: Duration::from_secs(60),
+            extra_resource: Vec::new(),
+        }
+    }
+}
+
+/// Everything `init` needs, after defaults and environment are merged and validated.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub sdk_disabled: bool,
+    pub service_name: String,
+    pub service_version: Option<String>,
+    pub environment: Option<String>,
+    pub resource_attributes: Vec<(String, String)>,
+    pub filter: String,
+    pub console: ConsoleFormat,
+    pub log_dir: Option<PathBuf>,
+    pub log_max_bytes: u64,
+    pub log_max_files: usize,
+    pub error_log_max_bytes: u64,
+    pub error_log_max_files: usize,
+    pub log_file_lossy: bool,
+    pub admin_addr: Option<SocketAddr>,
+    pub admin_token: Option<String>,
+    pub shutdown_timeout: Duration,
+    pub cardinality_limit: usize,
+    pub traces: OtlpSettings,
+    pub metrics: OtlpSettings,
+    pub logs: OtlpSettings,
+    pub sampler: SamplerConfig,
+    pub bsp: BatchSettings,
+    pub blrp: BatchSettings,
+    pub metric_export_interval: Duration,
+    pub propagators: Vec<PropagatorKind>,
+}
+
+fn parse_bool(var: &str, v: &str) -> Result<bool, TelemetryError> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(invalid(var, v, "expected true or false")),
+    }
+}
+
+/// A non-negative integer of milliseconds, as the OTel spec gives durations.
+fn parse_millis(var: &str, v: &str) -> Result<Duration, TelemetryError> {
+    v.parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|_| invalid(var, v, "expected a whole number of milliseconds >= 0"))
+}
+
+fn parse_positive_millis(var: &str, v: &str) -> Result<Duration, TelemetryError> {
+    let d = parse_millis(var, v)?;
+    if d.is_zero() {
+        return Err(invalid(var, v, "must be greater than 0"));
+    }
+    Ok(d)
+}
+
+fn parse_positive<T: std::str::FromStr + PartialOrd + Default>(
+    var: &str,
+    v: &str,
+) -> Result<T, TelemetryError> {
+    match v.parse::<T>() {
+        Ok(n) if n > T::default() => Ok(n),
+        _ => Err(invalid(var, v, "expected a whole number greater than 0")),
+    }
+}
+
+/// A byte size: a plain number of bytes or a number with a KB/MB/GB (or KiB/MiB/GiB) suffix.
+fn parse_bytes(var: &str, v: &str) -> Result<u64, TelemetryError> {
+    let lower = v.to_ascii_lowercase();
+    let (num, mult) = [
+        ("kib", 1024u64),
+        ("mib", 1024 * 1024),
+        ("gib", 1024 * 1024 * 1024),
+        ("kb", 1000),
+        ("mb", 1000 * 1000),
+        ("gb", 1000 * 1000 * 1000),
+        ("k", 1024),
+        ("m", 1024 * 1024),
+        ("g", 1024 * 1024 * 1024),
+        ("b", 1),
+    ]
+    .iter()
+    .find_map(|(suffix, mult)| lower.strip_suffix(suffix).map(|n| (n.trim(), *mult)))
+    .unwrap_or((lower.as_str(), 1));
+    match num.parse::<u64>().ok().and_then(|n| n.checked_mul(mult)) {
+        Some(n) if n > 0 => Ok(n),
+        _ => Err(invalid(
+            var,
+            v,
+            "expected a size in bytes greater than 0, e.g. 52428800 or 50MiB",
+        )),
+    }
+}
+
+/// Percent-decodes `%XX` sequences (W3C baggage octets), as the spec asks for OTEL_RESOURCE_ATTRIBUTES
+/// and OTEL_EXPORTER_OTLP_HEADERS.
+fn percent_decode(var: &str, whole: &str, s: &str) -> Result<String, TelemetryError> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| invalid(var, whole, format!("bad percent-encoding in {s:?}")))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| invalid(var, whole, "percent-decoded value is not UTF-8"))
+}
+
+/// `key1=value1,key2=value2` (W3C baggage-like list), percent-decoded.
+pub(crate) fn parse_key_values(var: &str, v: &str) -> Result<Vec<(String, String)>, TelemetryError> {
+    let mut out = Vec::new();
+    for member in v.split(',') {
+        let member = member.trim();
+        if member.is_empty() {
+            continue;
+        }
+        let Some((k, val)) = member.split_once('=') else {
+            return Err(invalid(
+                var,
+                v,
+                format!("member {member:?} is not key=value"),
+            ));
+        };
+        let k = percent_decode(var, v, k.trim())?;
+        if k.is_empty() {
+            return Err(invalid(var, v, format!("member {member:?} has an empty key")));
+        }
+        out.push((k, percent_decode(var, v, val.trim())?));
+    }
+    Ok(out)
+}
+
+fn parse_endpoint(var: &str, v: &str) -> Result<String, TelemetryError> {
+    let Some((scheme, rest)) = v.split_once("://") else {
+        return Err(invalid(var, v, "expected an http:// or https:// URL"));
+    };
+    if scheme != "http" && scheme != "https" {
+        return Err(invalid(var, v, "expected an http:// or https:// URL"));
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority
+        .rsplit_once(':')
+        .filter(|(_, port)| !port.contains(']'))
+        .map_or(authority, |(h, port)| {
+            if port.parse::<u16>().is_err() {
+                ""
+            } else {
+                h
+            }
+        });
+    if host.is_empty() || authority.contains(char::is_whitespace) {
+        return Err(invalid(var, v, "the URL has no valid host[:port]"));
+    }
+    Ok(v.to_owned())
+}
+
+fn parse_sampler(
+    env: &EnvSource,
+    default: SamplerConfig,
+) -> Result<SamplerConfig, TelemetryError> {
+    const VAR: &str = "OTEL_TRACES_SAMPLER";
+    const ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
+    let ratio = || -> Result<f64, TelemetryError> {
+        match env.get(ARG) {
+            None => Ok(1.0),
+            Some(a) => match a.parse::<f64>() {
+                Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+                _ => Err(invalid(ARG, &a, "expected a probability between 0 and 1")),
+            },
+        }
+    };
+    let Some(v) = env.get(VAR) else {
+        return Ok(default);
+    };
+    Ok(match v.as_str() {
+        "always_on" => SamplerConfig::AlwaysOn,
+        "always_off" => SamplerConfig::AlwaysOff,
+        "traceidratio" => SamplerConfig::TraceIdRatio(ratio()?),
+        "parentbased_always_on" => SamplerConfig::ParentBasedAlwaysOn,
+        "parentbased_always_off" => SamplerConfig::ParentBasedAlwaysOff,
+        "parentbased_traceidratio" => SamplerConfig::ParentBasedTraceIdRatio(ratio()?),
+        "jaeger_remote" | "parentbased_jaeger_remote" | "xray" => {
+            return Err(invalid(VAR, &v, "this sampler is not supported"));
+        }
+        _ => {
+            return Err(invalid(
+                VAR,
+                &v,
+                "expected one of always_on, always_off, traceidratio, parentbased_always_on, \
+                 parentbased_always_off, parentbased_traceidratio",
+            ));
+        }
+    })
+}
+
+fn parse_batch(env: &EnvSource, prefix: &str) -> Result<BatchSettings, TelemetryError> {
+    let var = |name: &str| format!("{prefix}_{name}");
+    let mut b = BatchSettings {
+        schedule_delay: Duration::from_millis(if prefix == "OTEL_BSP" { 5000 } else { 1000 }),
+        export_timeout: Duration::from_millis(30000),
+        max_queue_size: 2048,
+        max_export_batch_size: 512,
+    };
+    if let Some(v) = env.get(&var("SCHEDULE_DELAY")) {
+        b.schedule_delay = parse_positive_millis(&var("SCHEDULE_DELAY"), &v)?;
+    }
+    if let Some(v) = env.get(&var("EXPORT_TIMEOUT")) {
+        b.export_timeout = parse_positive_millis(&var("EXPORT_TIMEOUT"), &v)?;
+    }
+    if let Some(v) = env.get(&var("MAX_QUEUE_SIZE")) {
+        b.max_queue_size = parse_positive(&var("MAX_QUEUE_SIZE"), &v)?;
+    }
+    if let Some(v) = env.get(&var("MAX_EXPORT_BATCH_SIZE")) {
+        b.max_export_batch_size = parse_positive(&var("MAX_EXPORT_BATCH_SIZE"), &v)?;
+    }
+    // The spec: the batch size must not exceed the queue size.
+    b.max_export_batch_size = b.max_export_batch_size.min(b.max_queue_size);
+    Ok(b)
+}
+
+fn parse_exporter_kind(env: &EnvSource, signal: Signal) -> Result<bool, TelemetryError> {
+    let var = format!("OTEL_{}_EXPORTER", signal.upper());
+    match env.get(&var).as_deref() {
+        None | Some("otlp") => Ok(true),
+        Some("none") => Ok(false),
+        Some(v) => Err(invalid(&var, v, "expected otlp or none")),
+    }
+}
+
+fn parse_otlp(
+    env: &EnvSource,
+    signal: Signal,
+    defaults: &Defaults,
+) -> Result<OtlpSettings, TelemetryError> {
+    let up = signal.upper();
+    let per = |name: &str| format!("OTEL_EXPORTER_OTLP_{up}_{name}");
+
+    let protocol = match env.get(&per("PROTOCOL")) {
+        Some(v) => OtlpProtocol::parse(&per("PROTOCOL"), &v)?,
+        None => match env.get("OTEL_EXPORTER_OTLP_PROTOCOL") {
+            Some(v) => OtlpProtocol::parse("OTEL_EXPORTER_OTLP_PROTOCOL", &v)?,
+            None => defaults.protocol,
+        },
+    };
+
+    // Per-signal endpoints are used as given; the base endpoint gets `/v1/<signal>` over HTTP.
+    let endpoint = if let Some(v) = env.get(&per("ENDPOINT")) {
+        parse_endpoint(&per("ENDPOINT"), &v)?
+    } else {
+        let base = match env.get("OTEL_EXPORTER_OTLP_ENDPOINT") {
+            Some(v) => parse_endpoint("OTEL_EXPORTER_OTLP_ENDPOINT", &v)?,
+            None => match &defaults.endpoint {
+                Some(e) => parse_endpoint("endpoint (builder)", e)?,
+                None => protocol.default_endpoint().to_owned(),
+            },
+        };
+        match protocol {
+            OtlpProtocol::Grpc => base,
+            OtlpProtocol::HttpProtobuf => {
+                format!("{}/v1/{}", base.trim_end_matches('/'), signal.as_str())
+            }
+        }
+    };
+
+    let mut headers = BTreeMap::new();
+    if let Some(v) = env.get("OTEL_EXPORTER_OTLP_HEADERS") {
+        headers.extend(parse_key_values("OTEL_EXPORTER_OTLP_HEADERS", &v)?);
+    }
+    if let Some(v) = env.get(&per("HEADERS")) {
+        headers.extend(parse_key_values(&per("HEADERS"), &v)?);
+    }
+
+    let timeout = match env.get(&per("TIMEOUT")) {
+        Some(v) => parse_positive_millis(&per("TIMEOUT"), &v)?,
+        None => match env.get("OTEL_EXPORTER_OTLP_TIMEOUT") {
+            Some(v) => parse_positive_millis("OTEL_EXPORTER_OTLP_TIMEOUT", &v)?,
+            None => Duration::from_secs(10),
+        },
+    };
+
+    Ok(OtlpSettings {
+        enabled: parse_exporter_kind(env, signal)?,
+        protocol,
+        endpoint,
+        headers,
+        timeout,
+    })
+}
+
+fn parse_propagators(env: &EnvSource) -> Result<Vec<PropagatorKind>, TelemetryError> {
+    const VAR: &str = "OTEL_PROPAGATORS";
+    let Some(v) = env.get(VAR) else {
+        return Ok(vec![PropagatorKind::TraceContext, PropagatorKind::Baggage]);
+    };
+    let mut out = Vec::new();
+    for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let kind = match name {
+            "tracecontext" => PropagatorKind::TraceContext,
+            "baggage" => PropagatorKind::Baggage,
+            "none" => continue,
+            "b3" | "b3multi" | "jaeger" | "xray" | "ottrace" => {
+                return Err(invalid(
+                    VAR,
+                    &v,
+                    format!("propagator {name:?} is not supported; use tracecontext, baggage or none"),
+                ));
+            }
+            _ => {
+                return Err(invalid(
+                    VAR,
+                    &v,
+                    format!("unknown propagator {name:?}; expected tracecontext, baggage or none"),
+                ));
+            }
+        };
+        if !out.contains(&kind) {
+            out.push(kind);
+        }
+    }
+    Ok(out)
+}
+
+impl Settings {
+    /// Merges `defaults` with the environment and validates every value.
+    pub(crate) fn resolve(defaults: &Defaults, env: &EnvSource) -> Result<Settings, TelemetryError> {
+        let sdk_disabled = match env.get("OTEL_SDK_DISABLED") {
+            Some(v) => parse_bool("OTEL_SDK_DISABLED", &v)?,
+            None => false,
+        };
+
+        let mut resource_attributes = defaults.extra_resource.clone();
+        let mut service_name = defaults.service_name.clone();
+        if let Some(v) = env.get("OTEL_RESOURCE_ATTRIBUTES") {
+            for (k, val) in parse_key_values("OTEL_RESOURCE_ATTRIBUTES", &v)? {
+                if k == "service.name" {
+                    service_name = val;
+                } else {
+                    resource_attributes.push((k, val));
+                }
+            }
+        }
+        // OTEL_SERVICE_NAME wins over service.name in OTEL_RESOURCE_ATTRIBUTES (spec).
+        if let Some(v) = env.get("OTEL_SERVICE_NAME") {
+            service_name = v;
+        }
+        if service_name.trim().is_empty() {
+            return Err(invalid("OTEL_SERVICE_NAME", &service_name, "must not be empty"));
+        }
+
+        let environment = env
+            .get("ENVIRONMENT")
+            .or_else(|| defaults.environment.clone());
+
+        let filter = match env.get("RUST_LOG") {
+            Some(v) => {
+                tracing_subscriber::EnvFilter::builder()
+                    .parse(&v)
+                    .map_err(|e| invalid("RUST_LOG", &v, e.to_string()))?;
+                v
+            }
+            None => defaults.filter.clone(),
+        };
+
+        let console = match env.get("TELEMETRY_CONSOLE") {
+            Some(v) => match v.as_str() {
+                "json" => ConsoleFormat::Json,
+                "pretty" | "text" => ConsoleFormat::Pretty,
+                "off" | "none" => ConsoleFormat::Off,
+                _ => return Err(invalid("TELEMETRY_CONSOLE", &v, "expected json, pretty or off")),
+            },
+            None => defaults.console.unwrap_or(
+                if environment.as_deref() == Some("development") {
+                    ConsoleFormat::Pretty
+                } else {
+                    ConsoleFormat::Json
+                },
+            ),
+        };
+
+        let log_dir = match env.get("TELEMETRY_LOG_DIR") {
+            Some(v) if v == "off" || v == "none" => None,
+            Some(v) => Some(PathBuf::from(v)),
+            None => defaults.log_dir.clone(),
+        };
+        let get_bytes = |var: &str, d: u64| -> Result<u64, TelemetryError> {
+            env.get(var).map_or(Ok(d), |v| parse_bytes(var, &v))
+        };
+        let get_count = |var: &str, d: usize| -> Result<usize, TelemetryError> {
+            env.get(var).map_or(Ok(d), |v| parse_positive(var, &v))
+        };
+        let log_max_bytes = get_bytes("TELEMETRY_LOG_MAX_BYTES", defaults.log_max_bytes)?;
+        let log_max_files = get_count("TELEMETRY_LOG_MAX_FILES", defaults.log_max_files)?;
+        let error_log_max_bytes =
+            get_bytes("TELEMETRY_ERROR_LOG_MAX_BYTES", defaults.error_log_max_bytes)?;
+        let error_log_max_files =
+            get_count("TELEMETRY_ERROR_LOG_MAX_FILES", defaults.error_log_max_files)?;
+        let log_file_lossy = match env.get("TELEMETRY_LOG_FILE_LOSSY") {
+            Some(v) => parse_bool("TELEMETRY_LOG_FILE_LOSSY", &v)?,
+            None => defaults.log_file_lossy,
+        };
+
+        let admin_addr = match env.get("TELEMETRY_ADMIN_ADDR") {
+            Some(v) if v == "off" || v == "none" => None,
+            Some(v) => Some(v.parse::<SocketAddr>().map_err(|_| {
+                invalid("TELEMETRY_ADMIN_ADDR", &v, "expected ip:port (e.g. 127.0.0.1:9464) or off")
+            })?),
+            None => defaults.admin_addr,
+        };
+        let admin_token = env.get("TELEMETRY_ADMIN_TOKEN").or_else(|| defaults.admin_token.clone());
+
+        let shutdown_timeout = match env.get("TELEMETRY_SHUTDOWN_TIMEOUT") {
+            Some(v) => parse_positive_millis("TELEMETRY_SHUTDOWN_TIMEOUT", &v)?,
+            None => defaults.shutdown_timeout,
+        };
+        let cardinality_limit = get_count(
+            "TELEMETRY_METRICS_CARDINALITY_LIMIT",
+            defaults.cardinality_limit,
+        )?;
+
+        let metric_export_interval = match env.get("OTEL_METRIC_EXPORT_INTERVAL") {
+            Some(v) => parse_positive_millis("OTEL_METRIC_EXPORT_INTERVAL", &v)?,
+            None => defaults.metric_export_interval,
+        };
+        let mut metrics = parse_otlp(env, Signal::Metrics, defaults)?;
+        if let Some(v) = env.get("OTEL_METRIC_EXPORT_TIMEOUT") {
+            metrics.timeout = parse_positive_millis("OTEL_METRIC_EXPORT_TIMEOUT", &v)?;
+        }
+
+        Ok(Settings {
+            sdk_disabled,
+            service_name,
+            service_version: defaults.service_version.clone(),
+            environment,
+            resource_attributes,
+            filter,
+            console,
+            log_dir,
+            log_max_bytes,
+            log_max_files,
+            error_log_max_bytes,
+            error_log_max_files,
+            log_file_lossy,
+            admin_addr,
+            admin_token,
+            shutdown_timeout,
+            cardinality_limit,
+            traces: parse_otlp(env, Signal::Traces, defaults)?,
+            metrics,
+            logs: parse_otlp(env, Signal::Logs, defaults)?,
+            sampler: parse_sampler(env, defaults.sampler)?,
+            bsp: parse_batch(env, "OTEL_BSP")?,
+            blrp: parse_batch(env, "OTEL_BLRP")?,
+            metric_export_interval,
+            propagators: parse_propagators(env)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(pairs: &[(&str, &str)]) -> Result<Settings, TelemetryError> {
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::resolve(
+            &Defaults::new("svc"),
+            &EnvSource::from_fn(move |k| map.get(k).cloned()),
+        )
+    }
+
+    #[track_caller]
+    fn assert_names(pairs: &[(&str, &str)], var: &str) {
+        match resolve(pairs) {
+            Err(TelemetryError::InvalidConfig { var: v, value, .. }) => {
+                assert_eq!(v, var);
+                let given = pairs.iter().find(|(k, _)| *k == var).map(|(_, v)| *v);
+                assert_eq!(Some(value.as_str()), given, "error must carry the value");
+            }
+            other => panic!("expected an InvalidConfig error for {var}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_invalid_variable_is_an_error_naming_it_and_its_value() {
+        let cases: &[(&str, &str)] = &[
+            ("OTEL_TRACES_SAMPLER", "banana"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4317"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "ftp://collector:21"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:99999"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "-1"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "0"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon"),
+            ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "novalue"),
+            ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "k=%zz"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "soon"),
+            ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "-5"),
+            ("OTEL_SDK_DISABLED", "maybe"),
+            ("OTEL_PROPAGATORS", "tracecontext,b3"),
+            ("OTEL_PROPAGATORS", "carrier"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "team"),
+            ("OTEL_TRACES_EXPORTER", "zipkin"),
+            ("RUST_LOG", "info,[[["),
+            ("TELEMETRY_LOG_MAX_BYTES", "lots"),
+            ("TELEMETRY_LOG_MAX_FILES", "0"),
+            ("TELEMETRY_ADMIN_ADDR", "9464"),
+            ("TELEMETRY_CONSOLE", "fancy"),
+            ("TELEMETRY_SHUTDOWN_TIMEOUT", "5s"),
+            ("TELEMETRY_LOG_FILE_LOSSY", "sometimes"),
+        ];
+        for (var, value) in cases {
+            assert_names(&[(var, value)], var);
+        }
+        assert_names(
+            &[
+                ("OTEL_TRACES_SAMPLER", "traceidratio"),
+                ("OTEL_TRACES_SAMPLER_ARG", "1.5"),
+            ],
+            "OTEL_TRACES_SAMPLER_ARG",
+        );
+    }
+
+    #[test]
+    fn defaults_without_environment_use_otlp_http_on_localhost() {
+        let s = resolve(&[]).expect("defaults are valid");
+        assert_eq!(s.traces.endpoint, "http://localhost:4318/v1/traces");
+        assert_eq!(s.metrics.endpoint, "http://localhost:4318/v1/metrics");
+        assert_eq!(s.logs.endpoint, "http://localhost:4318/v1/logs");
+        assert_eq!(s.sampler, SamplerConfig::ParentBasedAlwaysOn);
+        assert_eq!(
+            s.propagators,
+            vec![PropagatorKind::TraceContext, PropagatorKind::Baggage]
+        );
+        assert_eq!(s.admin_addr, Some(SocketAddr::from(([127, 0, 0, 1], 9464))));
+        assert_eq!(s.console, ConsoleFormat::Json);
+        assert!(!s.sdk_disabled);
+    }
+
+    #[test]
+    fn per_signal_variables_override_the_general_ones() {
+        let s = resolve(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
+            ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://loki-gw:4318/custom"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "a=1,b=two%20words"),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "b=3"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+            ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "700"),
+            ("OTEL_METRICS_EXPORTER", "none"),
+        ])
+        .expect("valid");
+        assert_eq!(s.traces.protocol, OtlpProtocol::Grpc);
+        assert_eq!(s.traces.endpoint, "http://collector:4317");
+        assert_eq!(s.logs.protocol, OtlpProtocol::HttpProtobuf);
+        assert_eq!(s.logs.endpoint, "http://loki-gw:4318/custom");
+        assert_eq!(s.metrics.headers.get("b").map(String::as_str), Some("two words"));
+        assert_eq!(s.traces.headers.get("b").map(String::as_str), Some("3"));
+        assert_eq!(s.traces.headers.get("a").map(String::as_str), Some("1"));
+        assert_eq!(s.traces.timeout, Duration::from_millis(2500));
+        assert_eq!(s.metrics.timeout, Duration::from_millis(700));
+        assert!(!s.metrics.enabled);
+        assert!(s.traces.enabled);
+    }
+
+    #[test]
+    fn service_name_variable_wins_over_resource_attributes() {
+        let s = resolve(&[
+            ("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs,team=core"),
+            ("OTEL_SERVICE_NAME", "from-var"),
+        ])
+        .expect("valid");
+        assert_eq!(s.service_name, "from-var");
+        assert_eq!(s.resource_attributes, vec![("team".into(), "core".into())]);
+        let s = resolve(&[("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs")])
+            .expect("valid");
+        assert_eq!(s.service_name, "from-attrs");
+    }
+
+    #[test]
+    fn sampler_ratio_and_batch_settings_are_read() {
+        let s = resolve(&[
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "100"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "512"),
+            ("OTEL_BLRP_SCHEDULE_DELAY", "250"),
+        ])
+        .expect("valid");
+        assert_eq!(s.sampler, SamplerConfig::ParentBasedTraceIdRatio(0.25));
+        assert_eq!(s.bsp.max_queue_size, 100);
+        assert_eq!(s.bsp.max_export_batch_size, 100, "batch is capped by the queue");
+        assert_eq!(s.blrp.schedule_delay, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn development_environment_selects_the_readable_console() {
+        let s = resolve(&[("ENVIRONMENT", "development")]).expect("valid");
+        assert_eq!(s.console, ConsoleFormat::Pretty);
+        let s = resolve(&[("ENVIRONMENT", "development"), ("TELEMETRY_CONSOLE", "json")])
+            .expect("valid");
+        assert_eq!(s.console, ConsoleFormat::Json);
+    }
+
+    #[test]
+    fn byte_sizes_accept_suffixes() {
+        assert_eq!(parse_bytes("X", "1024").ok(), Some(1024));
+        assert_eq!(parse_bytes("X", "50MiB").ok(), Some(50 * 1024 * 1024));
+        assert_eq!(parse_bytes("X", "2mb").ok(), Some(2_000_000));
+        assert!(parse_bytes("X", "0").is_err());
+    }
+}
