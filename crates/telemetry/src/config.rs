@@ -331,7 +331,10 @@ fn percent_decode(var: &str, whole: &str, s: &str) -> Result<String, TelemetryEr
 }
 
 /// `key1=value1,key2=value2` (W3C baggage-like list), percent-decoded.
-pub(crate) fn parse_key_values(var: &str, v: &str) -> Result<Vec<(String, String)>, TelemetryError> {
+pub(crate) fn parse_key_values(
+    var: &str,
+    v: &str,
+) -> Result<Vec<(String, String)>, TelemetryError> {
     let mut out = Vec::new();
     for member in v.split(',') {
         let member = member.trim();
@@ -347,7 +350,11 @@ pub(crate) fn parse_key_values(var: &str, v: &str) -> Result<Vec<(String, String
         };
         let k = percent_decode(var, v, k.trim())?;
         if k.is_empty() {
-            return Err(invalid(var, v, format!("member {member:?} has an empty key")));
+            return Err(invalid(
+                var,
+                v,
+                format!("member {member:?} has an empty key"),
+            ));
         }
         out.push((k, percent_decode(var, v, val.trim())?));
     }
@@ -365,23 +372,19 @@ fn parse_endpoint(var: &str, v: &str) -> Result<String, TelemetryError> {
     let host = authority
         .rsplit_once(':')
         .filter(|(_, port)| !port.contains(']'))
-        .map_or(authority, |(h, port)| {
-            if port.parse::<u16>().is_err() {
-                ""
-            } else {
-                h
-            }
-        });
+        .map_or(
+            authority,
+            |(h, port)| {
+                if port.parse::<u16>().is_err() { "" } else { h }
+            },
+        );
     if host.is_empty() || authority.contains(char::is_whitespace) {
         return Err(invalid(var, v, "the URL has no valid host[:port]"));
     }
     Ok(v.to_owned())
 }
 
-fn parse_sampler(
-    env: &EnvSource,
-    default: SamplerConfig,
-) -> Result<SamplerConfig, TelemetryError> {
+fn parse_sampler(env: &EnvSource, default: SamplerConfig) -> Result<SamplerConfig, TelemetryError> {
     const VAR: &str = "OTEL_TRACES_SAMPLER";
     const ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
     let ratio = || -> Result<f64, TelemetryError> {
@@ -526,7 +529,9 @@ fn parse_propagators(env: &EnvSource) -> Result<Vec<PropagatorKind>, TelemetryEr
                 return Err(invalid(
                     VAR,
                     &v,
-                    format!("propagator {name:?} is not supported; use tracecontext, baggage or none"),
+                    format!(
+                        "propagator {name:?} is not supported; use tracecontext, baggage or none"
+                    ),
                 ));
             }
             _ => {
@@ -546,7 +551,10 @@ fn parse_propagators(env: &EnvSource) -> Result<Vec<PropagatorKind>, TelemetryEr
 
 impl Settings {
     /// Merges `defaults` with the environment and validates every value.
-    pub(crate) fn resolve(defaults: &Defaults, env: &EnvSource) -> Result<Settings, TelemetryError> {
+    pub(crate) fn resolve(
+        defaults: &Defaults,
+        env: &EnvSource,
+    ) -> Result<Settings, TelemetryError> {
         let sdk_disabled = match env.get("OTEL_SDK_DISABLED") {
             Some(v) => parse_bool("OTEL_SDK_DISABLED", &v)?,
             None => false,
@@ -568,7 +576,11 @@ impl Settings {
             service_name = v;
         }
         if service_name.trim().is_empty() {
-            return Err(invalid("OTEL_SERVICE_NAME", &service_name, "must not be empty"));
+            return Err(invalid(
+                "OTEL_SERVICE_NAME",
+                &service_name,
+                "must not be empty",
+            ));
         }
 
         let environment = env
@@ -590,15 +602,21 @@ impl Settings {
                 "json" => ConsoleFormat::Json,
                 "pretty" | "text" => ConsoleFormat::Pretty,
                 "off" | "none" => ConsoleFormat::Off,
-                _ => return Err(invalid("TELEMETRY_CONSOLE", &v, "expected json, pretty or off")),
+                _ => {
+                    return Err(invalid(
+                        "TELEMETRY_CONSOLE",
+                        &v,
+                        "expected json, pretty or off",
+                    ));
+                }
             },
-            None => defaults.console.unwrap_or(
-                if environment.as_deref() == Some("development") {
+            None => defaults
+                .console
+                .unwrap_or(if environment.as_deref() == Some("development") {
                     ConsoleFormat::Pretty
                 } else {
                     ConsoleFormat::Json
-                },
-            ),
+                }),
         };
 
         let log_dir = match env.get("TELEMETRY_LOG_DIR") {
@@ -614,10 +632,14 @@ impl Settings {
         };
         let log_max_bytes = get_bytes("TELEMETRY_LOG_MAX_BYTES", defaults.log_max_bytes)?;
         let log_max_files = get_count("TELEMETRY_LOG_MAX_FILES", defaults.log_max_files)?;
-        let error_log_max_bytes =
-            get_bytes("TELEMETRY_ERROR_LOG_MAX_BYTES", defaults.error_log_max_bytes)?;
-        let error_log_max_files =
-            get_count("TELEMETRY_ERROR_LOG_MAX_FILES", defaults.error_log_max_files)?;
+        let error_log_max_bytes = get_bytes(
+            "TELEMETRY_ERROR_LOG_MAX_BYTES",
+            defaults.error_log_max_bytes,
+        )?;
+        let error_log_max_files = get_count(
+            "TELEMETRY_ERROR_LOG_MAX_FILES",
+            defaults.error_log_max_files,
+        )?;
         let log_file_lossy = match env.get("TELEMETRY_LOG_FILE_LOSSY") {
             Some(v) => parse_bool("TELEMETRY_LOG_FILE_LOSSY", &v)?,
             None => defaults.log_file_lossy,
@@ -626,11 +648,17 @@ impl Settings {
         let admin_addr = match env.get("TELEMETRY_ADMIN_ADDR") {
             Some(v) if v == "off" || v == "none" => None,
             Some(v) => Some(v.parse::<SocketAddr>().map_err(|_| {
-                invalid("TELEMETRY_ADMIN_ADDR", &v, "expected ip:port (e.g. 127.0.0.1:9464) or off")
+                invalid(
+                    "TELEMETRY_ADMIN_ADDR",
+                    &v,
+                    "expected ip:port (e.g. 127.0.0.1:9464) or off",
+                )
             })?),
             None => defaults.admin_addr,
         };
-        let admin_token = env.get("TELEMETRY_ADMIN_TOKEN").or_else(|| defaults.admin_token.clone());
+        let admin_token = env
+            .get("TELEMETRY_ADMIN_TOKEN")
+            .or_else(|| defaults.admin_token.clone());
 
         let shutdown_timeout = match env.get("TELEMETRY_SHUTDOWN_TIMEOUT") {
             Some(v) => parse_positive_millis("TELEMETRY_SHUTDOWN_TIMEOUT", &v)?,
@@ -772,7 +800,10 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
             ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "http/protobuf"),
-            ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://loki-gw:4318/custom"),
+            (
+                "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+                "http://loki-gw:4318/custom",
+            ),
             ("OTEL_EXPORTER_OTLP_HEADERS", "a=1,b=two%20words"),
             ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "b=3"),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
@@ -784,7 +815,10 @@ mod tests {
         assert_eq!(s.traces.endpoint, "http://collector:4317");
         assert_eq!(s.logs.protocol, OtlpProtocol::HttpProtobuf);
         assert_eq!(s.logs.endpoint, "http://loki-gw:4318/custom");
-        assert_eq!(s.metrics.headers.get("b").map(String::as_str), Some("two words"));
+        assert_eq!(
+            s.metrics.headers.get("b").map(String::as_str),
+            Some("two words")
+        );
         assert_eq!(s.traces.headers.get("b").map(String::as_str), Some("3"));
         assert_eq!(s.traces.headers.get("a").map(String::as_str), Some("1"));
         assert_eq!(s.traces.timeout, Duration::from_millis(2500));
@@ -796,14 +830,16 @@ mod tests {
     #[test]
     fn service_name_variable_wins_over_resource_attributes() {
         let s = resolve(&[
-            ("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs,team=core"),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "service.name=from-attrs,team=core",
+            ),
             ("OTEL_SERVICE_NAME", "from-var"),
         ])
         .expect("valid");
         assert_eq!(s.service_name, "from-var");
         assert_eq!(s.resource_attributes, vec![("team".into(), "core".into())]);
-        let s = resolve(&[("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs")])
-            .expect("valid");
+        let s = resolve(&[("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs")]).expect("valid");
         assert_eq!(s.service_name, "from-attrs");
     }
 
@@ -819,7 +855,10 @@ mod tests {
         .expect("valid");
         assert_eq!(s.sampler, SamplerConfig::ParentBasedTraceIdRatio(0.25));
         assert_eq!(s.bsp.max_queue_size, 100);
-        assert_eq!(s.bsp.max_export_batch_size, 100, "batch is capped by the queue");
+        assert_eq!(
+            s.bsp.max_export_batch_size, 100,
+            "batch is capped by the queue"
+        );
         assert_eq!(s.blrp.schedule_delay, Duration::from_millis(250));
     }
 
@@ -827,8 +866,11 @@ mod tests {
     fn development_environment_selects_the_readable_console() {
         let s = resolve(&[("ENVIRONMENT", "development")]).expect("valid");
         assert_eq!(s.console, ConsoleFormat::Pretty);
-        let s = resolve(&[("ENVIRONMENT", "development"), ("TELEMETRY_CONSOLE", "json")])
-            .expect("valid");
+        let s = resolve(&[
+            ("ENVIRONMENT", "development"),
+            ("TELEMETRY_CONSOLE", "json"),
+        ])
+        .expect("valid");
         assert_eq!(s.console, ConsoleFormat::Json);
     }
 

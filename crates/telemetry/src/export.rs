@@ -197,7 +197,10 @@ fn build_err(signal: Signal, e: impl fmt::Display) -> TelemetryError {
     }
 }
 
-fn metadata(s: &OtlpSettings, signal: Signal) -> Result<tonic::metadata::MetadataMap, TelemetryError> {
+fn metadata(
+    s: &OtlpSettings,
+    signal: Signal,
+) -> Result<tonic::metadata::MetadataMap, TelemetryError> {
     let mut map = tonic::metadata::MetadataMap::new();
     for (k, v) in &s.headers {
         let key = tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
@@ -211,7 +214,10 @@ fn metadata(s: &OtlpSettings, signal: Signal) -> Result<tonic::metadata::Metadat
 }
 
 fn headers(s: &OtlpSettings) -> std::collections::HashMap<String, String> {
-    s.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    s.headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// The OTLP span exporter for these settings. gRPC exporters must be built inside a Tokio runtime.

@@ -9,16 +9,17 @@
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use opentelemetry::trace::TraceContextExt;
+use tracing::dispatcher::WeakDispatch;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Level, Subscriber};
+use tracing::{Dispatch, Event, Level, Subscriber};
+use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::Layer;
 
 /// Field names the line itself owns; an event or span field with one of these names is written
 /// as `field.<name>` so that no key appears twice.
@@ -78,6 +79,9 @@ struct Sink {
 /// ```
 pub struct JsonLayer {
     sinks: Vec<Sink>,
+    /// The dispatcher this layer is part of, to ask the OpenTelemetry layer for span ids (inside a
+    /// callback, `tracing`'s current dispatcher is the no-op one).
+    dispatch: OnceLock<WeakDispatch>,
 }
 
 impl fmt::Debug for JsonLayer {
@@ -97,7 +101,10 @@ impl Default for JsonLayer {
 impl JsonLayer {
     /// A layer with no sinks yet.
     pub fn new() -> Self {
-        JsonLayer { sinks: Vec::new() }
+        JsonLayer {
+            sinks: Vec::new(),
+            dispatch: OnceLock::new(),
+        }
     }
 
     /// Adds a sink that receives events at `min_level` and more severe.
@@ -198,11 +205,19 @@ impl<S> Layer<S> for JsonLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn on_register_dispatch(&self, subscriber: &Dispatch) {
+        let _ = self.dispatch.set(subscriber.downgrade());
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let inherited: Arc<str> = span
             .parent()
-            .and_then(|p| p.extensions().get::<SpanFields>().map(|f| f.fragment.clone()))
+            .and_then(|p| {
+                p.extensions()
+                    .get::<SpanFields>()
+                    .map(|f| f.fragment.clone())
+            })
             .unwrap_or_else(|| Arc::from(""));
         let mut own = Vec::new();
         attrs.record(&mut SpanVisitor(&mut own));
@@ -255,7 +270,7 @@ where
                 let ids = match ids {
                     Some(ids) => ids,
                     None => {
-                        let resolved = resolve_ids(&span.id());
+                        let resolved = self.resolve_ids(&span.id());
                         if let Some(f) = span.extensions_mut().get_mut::<SpanFields>() {
                             f.ids = Some(resolved.clone());
                         }
@@ -289,9 +304,15 @@ where
     }
 }
 
-/// `"trace_id":"…","span_id":"…"` of a span from the OpenTelemetry layer, if there is one.
-fn resolve_ids(id: &Id) -> Option<Arc<str>> {
-    let cx = tracing::dispatcher::get_default(|d| tracing_opentelemetry::get_otel_context(id, d))?;
+impl JsonLayer {
+    /// `,"trace_id":"…","span_id":"…"` of a span from the OpenTelemetry layer, if there is one.
+    fn resolve_ids(&self, id: &Id) -> Option<Arc<str>> {
+        let dispatch = self.dispatch.get()?.upgrade()?;
+        ids_fragment(&tracing_opentelemetry::get_otel_context(id, &dispatch)?)
+    }
+}
+
+fn ids_fragment(cx: &opentelemetry::Context) -> Option<Arc<str>> {
     let span = cx.span();
     let sc = span.span_context();
     if !sc.is_valid() {
@@ -325,7 +346,11 @@ fn format_line(
 ) {
     let meta = event.metadata();
     buf.extend_from_slice(b"{\"timestamp\":\"");
-    let _ = write!(buf, "{}", humantime::format_rfc3339_micros(SystemTime::now()));
+    let _ = write!(
+        buf,
+        "{}",
+        humantime::format_rfc3339_micros(SystemTime::now())
+    );
     buf.extend_from_slice(b"\",\"level\":\"");
     buf.extend_from_slice(level_str(level).as_bytes());
     buf.extend_from_slice(b"\",\"logger\":");

@@ -271,7 +271,8 @@ impl TelemetryBuilder {
     /// without boundaries of their own. `http.server.request.duration` and
     /// `http.client.request.duration` get [`HTTP_DURATION_BUCKETS`] without asking.
     pub fn histogram_buckets(mut self, instrument: impl Into<String>, bounds: &[f64]) -> Self {
-        self.histogram_buckets.push((instrument.into(), bounds.to_vec()));
+        self.histogram_buckets
+            .push((instrument.into(), bounds.to_vec()));
         self
     }
 

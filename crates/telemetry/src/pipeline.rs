@@ -9,12 +9,16 @@ use opentelemetry::metrics::{Meter, MeterProvider as _};
 use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::logs::{BatchConfigBuilder as LogBatchConfigBuilder, BatchLogProcessor, SdkLoggerProvider};
+use opentelemetry_sdk::logs::{
+    BatchConfigBuilder as LogBatchConfigBuilder, BatchLogProcessor, SdkLoggerProvider,
+};
 use opentelemetry_sdk::metrics::{
     Aggregation, Instrument, InstrumentKind, PeriodicReader, SdkMeterProvider, Stream,
 };
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
-use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider,
+};
 use tracing::{Level, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Filter, SubscriberExt as _};
 use tracing_subscriber::registry::LookupSpan;
@@ -50,9 +54,12 @@ const FEEDBACK_TARGETS: &[&str] = &[
 /// True when events of `target` may be exported as OTel log records (see [`FEEDBACK_TARGETS`]).
 pub fn no_feedback_target(target: &str) -> bool {
     !FEEDBACK_TARGETS.iter().any(|t| {
-        target
-            .strip_prefix(t)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::") || rest.starts_with('_') || rest.starts_with('-'))
+        target.strip_prefix(t).is_some_and(|rest| {
+            rest.is_empty()
+                || rest.starts_with("::")
+                || rest.starts_with('_')
+                || rest.starts_with('-')
+        })
     })
 }
 
@@ -93,7 +100,8 @@ pub(crate) struct QuietExportErrors;
 
 impl<S: Subscriber> Layer<S> for QuietExportErrors {
     fn enabled(&self, metadata: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
-        !(metadata.target().starts_with("opentelemetry") && metadata.name().ends_with("ExportError"))
+        !(metadata.target().starts_with("opentelemetry")
+            && metadata.name().ends_with("ExportError"))
     }
 }
 
@@ -123,7 +131,10 @@ pub(crate) fn resource(s: &Settings) -> Resource {
         attrs.push(KeyValue::new("deployment.environment.name", env.clone()));
     }
     if let Ok(host) = hostname::get() {
-        attrs.push(KeyValue::new("host.name", host.to_string_lossy().into_owned()));
+        attrs.push(KeyValue::new(
+            "host.name",
+            host.to_string_lossy().into_owned(),
+        ));
     }
     attrs.extend(
         s.resource_attributes
@@ -131,7 +142,9 @@ pub(crate) fn resource(s: &Settings) -> Resource {
             .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
     );
     Resource::builder_empty()
-        .with_detector(Box::new(opentelemetry_sdk::resource::TelemetryResourceDetector))
+        .with_detector(Box::new(
+            opentelemetry_sdk::resource::TelemetryResourceDetector,
+        ))
         .with_service_name(s.service_name.clone())
         .with_attributes(attrs)
         .build()
@@ -172,8 +185,14 @@ pub(crate) fn with_views(
     buckets: &[(String, Vec<f64>)],
 ) -> opentelemetry_sdk::metrics::MeterProviderBuilder {
     let mut table: Vec<(String, Vec<f64>)> = vec![
-        ("http.server.request.duration".into(), HTTP_DURATION_BUCKETS.to_vec()),
-        ("http.client.request.duration".into(), HTTP_DURATION_BUCKETS.to_vec()),
+        (
+            "http.server.request.duration".into(),
+            HTTP_DURATION_BUCKETS.to_vec(),
+        ),
+        (
+            "http.client.request.duration".into(),
+            HTTP_DURATION_BUCKETS.to_vec(),
+        ),
     ];
     table.extend(buckets.iter().cloned());
     let table = Arc::new(table);
@@ -260,7 +279,11 @@ impl Running {
     /// Shuts down within `timeout`: traces, logs, metrics, then the files.
     pub(crate) fn shutdown(mut self, timeout: Duration) -> Result<(), TelemetryError> {
         let deadline = Instant::now() + timeout;
-        let left = || deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+        let left = || {
+            deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1))
+        };
         let mut errors = Vec::new();
         if let Some(tp) = self.tracer_provider.take() {
             if let Err(e) = tp.shutdown_with_timeout(left()) {
@@ -415,7 +438,12 @@ pub(crate) fn install(
     if !log_files.is_empty() {
         let counters: Vec<_> = log_files
             .iter()
-            .map(|f| (f.dropped.clone(), KeyValue::new("log.file.name", f.name.clone())))
+            .map(|f| {
+                (
+                    f.dropped.clone(),
+                    KeyValue::new("log.file.name", f.name.clone()),
+                )
+            })
             .collect();
         let _ = meter_provider
             .meter("telemetry")
@@ -466,15 +494,13 @@ pub(crate) fn install(
     let admin_addr = admin.as_ref().map(|a| a.local_addr);
 
     let host_metrics = match host {
-        Some(start) if !s.sdk_disabled => {
-            match start(&meter_provider.meter("host-metrics")) {
-                Ok(handle) => Some(handle),
-                Err(e) => {
-                    tracing::warn!(target: "telemetry", error = %e, "host metrics not started");
-                    None
-                }
+        Some(start) if !s.sdk_disabled => match start(&meter_provider.meter("host-metrics")) {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                tracing::warn!(target: "telemetry", error = %e, "host metrics not started");
+                None
             }
-        }
+        },
         _ => None,
     };
 
@@ -582,10 +608,24 @@ mod tests {
 
     #[test]
     fn exporter_stack_targets_never_feed_the_log_exporter() {
-        for t in ["hyper", "hyper_util::client", "h2::codec", "tonic::transport", "reqwest", "opentelemetry_sdk", "opentelemetry-otlp", "telemetry::export"] {
+        for t in [
+            "hyper",
+            "hyper_util::client",
+            "h2::codec",
+            "tonic::transport",
+            "reqwest",
+            "opentelemetry_sdk",
+            "opentelemetry-otlp",
+            "telemetry::export",
+        ] {
             assert!(!no_feedback_target(t), "{t} must be filtered");
         }
-        for t in ["image2model", "hyperion", "telemetry_http", "my_app::tonicity"] {
+        for t in [
+            "image2model",
+            "hyperion",
+            "telemetry_http",
+            "my_app::tonicity",
+        ] {
             assert!(no_feedback_target(t), "{t} must pass");
         }
     }
