@@ -94,14 +94,16 @@ pub(crate) fn env_filter(directives: &str) -> Result<EnvFilter, TelemetryError> 
         })
 }
 
-/// Drops the SDK's per-batch export-error events: the exporters' own wrapper counts every failure
-/// and logs them at most once a minute per signal.
+/// Drops the SDK's and the OTLP exporter's per-batch export-failure events (`*.ExportError`,
+/// `Export.Failed.*`): the exporters' own wrapper counts every failure and logs them at most once a
+/// minute per signal.
 pub(crate) struct QuietExportErrors;
 
 impl<S: Subscriber> Layer<S> for QuietExportErrors {
     fn enabled(&self, metadata: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
+        let name = metadata.name();
         !(metadata.target().starts_with("opentelemetry")
-            && metadata.name().ends_with("ExportError"))
+            && (name.ends_with("ExportError") || name.starts_with("Export.Failed")))
     }
 }
 
