@@ -12,11 +12,17 @@ fn count_lines(dir: &std::path::Path) -> usize {
     let mut n = 0;
     for entry in fs::read_dir(dir).expect("dir").flatten() {
         let path = entry.path();
-        let name = path.file_name().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+        let name = path
+            .file_name()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_owned();
         if !name.starts_with("burst.json") {
             continue;
         }
-        let Ok(file) = fs::File::open(&path) else { continue };
+        let Ok(file) = fs::File::open(&path) else {
+            continue;
+        };
         let reader: Box<dyn std::io::Read> = if name.ends_with(".gz") {
             Box::new(flate2::read::MultiGzDecoder::new(file))
         } else {
@@ -33,8 +39,14 @@ fn count_lines(dir: &std::path::Path) -> usize {
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
-    let lines: usize = std::env::var("LINES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-    let threads: usize = std::env::var("THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(4);
+    let lines: usize = std::env::var("LINES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let threads: usize = std::env::var("THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4);
     let tmp = tempfile::tempdir().expect("tempdir");
     let guard = telemetry::builder("burst")
         .env_lookup(|_| None)

@@ -23,7 +23,11 @@ fn file(dir: &std::path::Path, name: &str) -> (NonBlocking, WorkerGuard) {
 
 fn run(c: &mut Criterion, name: &str, dispatch: tracing::Dispatch) {
     tracing::dispatcher::with_default(&dispatch, || {
-        let span = tracing::info_span!("request", request_id = "0f8c2a9e-5d1b-4e8a", user_id = "a1b2c3d4e5f60718");
+        let span = tracing::info_span!(
+            "request",
+            request_id = "0f8c2a9e-5d1b-4e8a",
+            user_id = "a1b2c3d4e5f60718"
+        );
         let _e = span.enter();
         c.bench_function(name, |b| {
             b.iter(|| {
@@ -49,14 +53,23 @@ fn bench(c: &mut Criterion) {
             .with_span_list(false)
             .with_writer(w),
     );
-    run(c, "json_event/tracing_subscriber_json", tracing::Dispatch::new(baseline));
+    run(
+        c,
+        "json_event/tracing_subscriber_json",
+        tracing::Dispatch::new(baseline),
+    );
 
     let (w, _g2) = file(tmp.path(), "json_subscriber.json");
-    let js = tracing_subscriber::registry().with(json_subscriber::layer().with_current_span(false).with_writer(w));
+    let js = tracing_subscriber::registry().with(
+        json_subscriber::layer()
+            .with_current_span(false)
+            .with_writer(w),
+    );
     run(c, "json_event/json_subscriber", tracing::Dispatch::new(js));
 
     let (w, _g3) = file(tmp.path(), "ours.json");
-    let ours = tracing_subscriber::registry().with(JsonLayer::new().with_sink(tracing::Level::TRACE, w));
+    let ours =
+        tracing_subscriber::registry().with(JsonLayer::new().with_sink(tracing::Level::TRACE, w));
     run(c, "json_event/ours", tracing::Dispatch::new(ours));
 
     // The same two with the OpenTelemetry layer in the stack (ours then also writes trace ids).
@@ -72,12 +85,20 @@ fn bench(c: &mut Criterion) {
                 .with_span_list(false)
                 .with_writer(w),
         );
-    run(c, "json_event_with_otel/tracing_subscriber_json", tracing::Dispatch::new(baseline_otel));
+    run(
+        c,
+        "json_event_with_otel/tracing_subscriber_json",
+        tracing::Dispatch::new(baseline_otel),
+    );
     let (w, _g5) = file(tmp.path(), "ours_otel.json");
     let ours_otel = tracing_subscriber::registry()
         .with(tracing_opentelemetry::layer().with_tracer(tracer()))
         .with(JsonLayer::new().with_sink(tracing::Level::TRACE, w));
-    run(c, "json_event_with_otel/ours", tracing::Dispatch::new(ours_otel));
+    run(
+        c,
+        "json_event_with_otel/ours",
+        tracing::Dispatch::new(ours_otel),
+    );
 }
 
 criterion_group! {

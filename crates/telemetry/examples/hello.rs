@@ -39,7 +39,9 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let port: u16 = match std::env::var("PORT") {
-        Ok(p) => p.parse().with_context(|| format!("invalid PORT={p:?}: expected a port number"))?,
+        Ok(p) => p
+            .parse()
+            .with_context(|| format!("invalid PORT={p:?}: expected a port number"))?,
         Err(_) => 8080,
     };
     let addr = SocketAddr::from(([127, 0, 0, 1], port));

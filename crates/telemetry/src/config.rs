@@ -10,10 +10,12 @@ use std::time::Duration;
 
 use crate::TelemetryError;
 
+type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
+
 /// Where configuration values come from: the process environment, or a lookup given by the caller
 /// (tests, or a service that keeps its settings elsewhere).
 #[derive(Clone)]
-pub(crate) struct EnvSource(Arc<dyn Fn(&str) -> Option<String> + Send + Sync>);
+pub(crate) struct EnvSource(Arc<Lookup>);
 
 impl EnvSource {
     pub(crate) fn process() -> Self {

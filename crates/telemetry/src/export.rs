@@ -96,7 +96,7 @@ impl ExportStats {
         match result {
             Ok(()) => {
                 if let Some(items) = &self.items {
-                    items.add(n as u64, &[self.component.clone()]);
+                    items.add(n as u64, std::slice::from_ref(&self.component));
                 }
                 self.batches.add(1, &[signal]);
             }

@@ -200,13 +200,12 @@ pub(crate) fn with_views(
     let table = Arc::new(table);
     builder = builder.with_view(move |inst: &Instrument| {
         let mut stream = Stream::builder().with_cardinality_limit(cardinality_limit);
-        if inst.kind() == InstrumentKind::Histogram {
-            if let Some((_, bounds)) = table.iter().rev().find(|(n, _)| n == inst.name()) {
-                stream = stream.with_aggregation(Aggregation::ExplicitBucketHistogram {
-                    boundaries: bounds.clone(),
-                    record_min_max: true,
-                });
-            }
+        let bounds = table.iter().rev().find(|(n, _)| n == inst.name());
+        if let (InstrumentKind::Histogram, Some((_, bounds))) = (inst.kind(), bounds) {
+            stream = stream.with_aggregation(Aggregation::ExplicitBucketHistogram {
+                boundaries: bounds.clone(),
+                record_min_max: true,
+            });
         }
         stream.build().ok()
     });
@@ -287,15 +286,19 @@ impl Running {
                 .max(Duration::from_millis(1))
         };
         let mut errors = Vec::new();
-        if let Some(tp) = self.tracer_provider.take() {
-            if let Err(e) = tp.shutdown_with_timeout(left()) {
-                errors.push(format!("traces: {e}"));
-            }
+        if let Some(Err(e)) = self
+            .tracer_provider
+            .take()
+            .map(|tp| tp.shutdown_with_timeout(left()))
+        {
+            errors.push(format!("traces: {e}"));
         }
-        if let Some(lp) = self.logger_provider.take() {
-            if let Err(e) = lp.shutdown_with_timeout(left()) {
-                errors.push(format!("logs: {e}"));
-            }
+        if let Some(Err(e)) = self
+            .logger_provider
+            .take()
+            .map(|lp| lp.shutdown_with_timeout(left()))
+        {
+            errors.push(format!("logs: {e}"));
         }
         drop(self.host_metrics.take());
         if let Err(e) = self.meter_provider.shutdown_with_timeout(left()) {
