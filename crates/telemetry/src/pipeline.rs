@@ -545,11 +545,14 @@ pub(crate) struct Layers {
 
 impl Layers {
     pub(crate) fn into_subscriber(self) -> impl Subscriber + Send + Sync + for<'a> LookupSpan<'a> {
+        // Spans only: events reach OTel as log records (bridge below), not also as span events,
+        // which would store every log line twice and cost the app more per event.
         let otel_traces = self.tracer_provider.map(|tp| {
             tracing_opentelemetry::layer()
                 .with_tracer(tp.tracer(self.service_name.clone()))
                 .with_tracked_inactivity(false)
                 .with_threads(false)
+                .with_filter(tracing_subscriber::filter::filter_fn(|meta| meta.is_span()))
         });
         let otel_logs = self.logger_provider.map(|lp| {
             opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(&lp)
