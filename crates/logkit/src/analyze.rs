@@ -1,0 +1,947 @@
+//! The analysis engine: reads inputs in large blocks on one thread, splits them at line
+//! boundaries, and parses/aggregates the blocks on worker threads; the per-worker results
+//! are merged at the end (ties are broken by first appearance in the input, as the seed's
+//! `Counter.most_common` does).
+
+use crate::error::AnalyzeError;
+use crate::input::{self, Source};
+use crate::line::{self, Parsed, Val};
+use crate::report::{self, Report};
+use crate::timestamp::{self, MICROS_PER_DAY, MICROS_PER_MINUTE, Micros};
+use sketches_ddsketch::{Config as SketchConfig, DDSketch};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::io::{ErrorKind, Read};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+
+/// Relative accuracy of the percentile sketch used past [`Options::exact_limit`] values.
+pub const SKETCH_RELATIVE_ERROR: f64 = 0.005;
+/// Request ids kept per minute of the error timeline.
+pub const TIMELINE_REQUEST_IDS: usize = 5;
+/// Line numbers kept per skip reason.
+pub const FIRST_LINES: usize = 5;
+/// The seed's number of slowest requests.
+pub const SLOW_REQUESTS: usize = 20;
+
+/// Analysis options.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Only lines with `timestamp >= since` (lines without a readable timestamp are skipped
+    /// when a filter is set).
+    pub since: Option<Micros>,
+    /// Only lines with `timestamp < until`.
+    pub until: Option<Micros>,
+    /// Requests slower than this many seconds are listed (the seed: 5.0).
+    pub slow_threshold: f64,
+    /// Parser threads (default: available cores).
+    pub threads: usize,
+    /// age identity file for encrypted inputs.
+    pub identity: Option<PathBuf>,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+    /// Longer lines are skipped (`line_too_long`) without being held in memory.
+    pub max_line_bytes: usize,
+    /// Durations kept exactly (per worker thread) before percentiles switch to a sketch.
+    pub exact_limit: usize,
+    /// Block size handed to the parser threads.
+    pub chunk_bytes: usize,
+    pub stage: u8,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            since: None,
+            until: None,
+            slow_threshold: 5.0,
+            threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            identity: None,
+            progress: false,
+            max_line_bytes: 16 << 20,
+            exact_limit: 2_000_000,
+            chunk_bytes: 1 << 20,
+            stage: std::env::var("LOGKIT_STAGE").ok().and_then(|v| v.parse().ok()).unwrap_or(0),
+        }
+    }
+}
+
+/// Why a line was skipped (or, for `InvalidDuration`, partly ignored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    MalformedJson,
+    NotAnObject,
+    InvalidUtf8,
+    LineTooLong,
+    BlankLine,
+    NoTimestamp,
+    InvalidDuration,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 7] = [
+        Reason::MalformedJson,
+        Reason::NotAnObject,
+        Reason::InvalidUtf8,
+        Reason::LineTooLong,
+        Reason::BlankLine,
+        Reason::NoTimestamp,
+        Reason::InvalidDuration,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::MalformedJson => "malformed_json",
+            Reason::NotAnObject => "not_an_object",
+            Reason::InvalidUtf8 => "invalid_utf8",
+            Reason::LineTooLong => "line_too_long",
+            Reason::BlankLine => "blank_line",
+            Reason::NoTimestamp => "no_timestamp_with_time_filter",
+            Reason::InvalidDuration => "invalid_duration",
+        }
+    }
+    /// Whether the whole line was left out (`InvalidDuration` lines still count as requests).
+    pub fn whole_line(self) -> bool {
+        self != Reason::InvalidDuration
+    }
+}
+
+/// A count with the position of the first occurrence (for stable tie-breaking).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Counted {
+    pub count: u64,
+    pub first: u64,
+}
+
+impl Counted {
+    fn new(first: u64) -> Self {
+        Counted { count: 0, first }
+    }
+    fn merge(&mut self, o: &Counted) {
+        self.count += o.count;
+        self.first = self.first.min(o.first);
+    }
+}
+
+fn bump<K: std::hash::Hash + Eq + std::borrow::Borrow<Q>, Q: std::hash::Hash + Eq + ?Sized + ToOwned<Owned = K>>(
+    m: &mut HashMap<K, Counted>,
+    k: &Q,
+    seq: u64,
+) {
+    if let Some(c) = m.get_mut(k) {
+        c.count += 1;
+    } else {
+        m.insert(k.to_owned(), Counted { count: 1, first: seq });
+    }
+}
+
+fn merge_counts<K: std::hash::Hash + Eq>(into: &mut HashMap<K, Counted>, from: HashMap<K, Counted>) {
+    for (k, c) in from {
+        into.entry(k).or_insert(Counted::new(c.first)).merge(&c);
+    }
+}
+
+/// Durations of one endpoint: exact values, or a sketch once there are too many.
+#[derive(Clone)]
+pub(crate) enum Dist {
+    Exact(Vec<f64>),
+    Sketch(Box<DDSketch>),
+}
+
+pub(crate) fn new_sketch() -> DDSketch {
+    DDSketch::new(SketchConfig::new(SKETCH_RELATIVE_ERROR, 8192, 1e-9))
+}
+
+impl Dist {
+    fn to_sketch(&mut self) {
+        if let Dist::Exact(v) = self {
+            let mut s = new_sketch();
+            for &x in v.iter() {
+                s.add(x);
+            }
+            *self = Dist::Sketch(Box::new(s));
+        }
+    }
+    fn merge(&mut self, o: Dist, exact_limit: usize) {
+        match (&mut *self, o) {
+            (Dist::Exact(a), Dist::Exact(b)) if a.len() + b.len() <= exact_limit => a.extend(b),
+            (_, mut o) => {
+                self.to_sketch();
+                o.to_sketch();
+                if let (Dist::Sketch(a), Dist::Sketch(b)) = (self, o) {
+                    // Same configuration on both sides: merge cannot fail.
+                    let _ = a.merge(&b);
+                }
+            }
+        }
+    }
+    /// The seed's percentile: `sorted(v)[min(int(n * p / 100), n - 1)]`.
+    pub fn percentiles(&mut self, ps: &[u64]) -> Vec<f64> {
+        match self {
+            Dist::Exact(v) => {
+                let n = v.len();
+                if n == 0 {
+                    return vec![0.0; ps.len()];
+                }
+                ps.iter()
+                    .map(|&p| {
+                        let idx = ((n as u64 * p / 100) as usize).min(n - 1);
+                        *v.select_nth_unstable_by(idx, f64::total_cmp).1
+                    })
+                    .collect()
+            }
+            Dist::Sketch(s) => {
+                let n = s.count();
+                ps.iter()
+                    .map(|&p| {
+                        if n == 0 {
+                            return 0.0;
+                        }
+                        let idx = ((n as u64 * p / 100) as usize).min(n - 1);
+                        let q = if idx + 1 >= n { 1.0 } else { ((idx as f64 + 0.5) / (n as f64 - 1.0)).min(1.0) };
+                        s.quantile(q).ok().flatten().unwrap_or(0.0)
+                    })
+                    .collect()
+            }
+        }
+    }
+    pub fn is_exact(&self) -> bool {
+        matches!(self, Dist::Exact(_))
+    }
+}
+
+/// A sum of durations that does not depend on the order of addition (so results do not
+/// depend on how blocks were spread over threads): fixed point with 2^-64 s resolution,
+/// plus a float part for absurdly large values.
+#[derive(Clone, Copy, Default, Debug)]
+pub(crate) struct OrderFreeSum {
+    fixed: i128,
+    big: f64,
+}
+
+const FIXED_SCALE: f64 = 18_446_744_073_709_551_616.0; // 2^64
+
+impl OrderFreeSum {
+    #[inline]
+    pub fn add(&mut self, d: f64) {
+        if d.abs() < 1_099_511_627_776.0 {
+            self.fixed += (d * FIXED_SCALE) as i128;
+        } else {
+            self.big += d;
+        }
+    }
+    pub fn merge(&mut self, o: OrderFreeSum) {
+        self.fixed += o.fixed;
+        self.big += o.big;
+    }
+    pub fn value(&self) -> f64 {
+        self.fixed as f64 / FIXED_SCALE + self.big
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Perf {
+    pub count: u64,
+    pub sum: OrderFreeSum,
+    pub min: f64,
+    pub max: f64,
+    pub first: u64,
+    pub dist: Dist,
+}
+
+impl Perf {
+    fn merge(&mut self, o: Perf, exact_limit: usize) {
+        self.count += o.count;
+        self.sum.merge(o.sum);
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+        self.first = self.first.min(o.first);
+        self.dist.merge(o.dist, exact_limit);
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Slow {
+    pub duration: f64,
+    pub seq: u64,
+    pub request_id: Option<String>,
+    pub endpoint: String,
+    pub timestamp: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Minute {
+    pub count: u64,
+    pub by_type: HashMap<String, u64>,
+    /// (position, request id), the first few by position.
+    pub request_ids: Vec<(u64, String)>,
+}
+
+impl Minute {
+    fn add_request_id(&mut self, seq: u64, id: &str) {
+        if self.request_ids.len() < TIMELINE_REQUEST_IDS {
+            self.request_ids.push((seq, id.to_owned()));
+        } else if let Some(max) = self.request_ids.iter_mut().max_by_key(|(s, _)| *s)
+            && seq < max.0
+        {
+            *max = (seq, id.to_owned());
+        }
+    }
+    fn merge(&mut self, o: Minute) {
+        self.count += o.count;
+        for (k, v) in o.by_type {
+            *self.by_type.entry(k).or_default() += v;
+        }
+        for (s, id) in o.request_ids {
+            self.add_request_id(s, &id);
+        }
+    }
+}
+
+/// Aggregates of one day (or of everything).
+#[derive(Clone, Default)]
+pub(crate) struct Agg {
+    pub total: u64,
+    pub successful: u64,
+    pub failed: u64,
+    pub users: HashSet<String>,
+    pub endpoints: HashMap<String, Counted>,
+    pub status_int: HashMap<i64, Counted>,
+    pub status_other: HashMap<String, Counted>,
+    pub errors: HashMap<String, Counted>,
+    pub error_total: u64,
+    pub timeline: HashMap<i64, Minute>,
+    pub perf: HashMap<String, Perf>,
+    pub slow: Vec<Slow>,
+    pub exact_values: usize,
+}
+
+fn push_slow(v: &mut Vec<Slow>, s: Slow) {
+    v.push(s);
+    if v.len() > SLOW_REQUESTS * 2 {
+        sort_slow(v);
+        v.truncate(SLOW_REQUESTS);
+    }
+}
+
+pub(crate) fn sort_slow(v: &mut [Slow]) {
+    v.sort_by(|a, b| b.duration.total_cmp(&a.duration).then(a.seq.cmp(&b.seq)));
+}
+
+impl Agg {
+    pub(crate) fn merge(&mut self, o: Agg, exact_limit: usize) {
+        self.total += o.total;
+        self.successful += o.successful;
+        self.failed += o.failed;
+        self.error_total += o.error_total;
+        if self.users.len() < o.users.len() {
+            let mine = std::mem::replace(&mut self.users, o.users);
+            self.users.extend(mine);
+        } else {
+            self.users.extend(o.users);
+        }
+        merge_counts(&mut self.endpoints, o.endpoints);
+        merge_counts(&mut self.status_int, o.status_int);
+        merge_counts(&mut self.status_other, o.status_other);
+        merge_counts(&mut self.errors, o.errors);
+        for (k, m) in o.timeline {
+            self.timeline.entry(k).or_default().merge(m);
+        }
+        for (k, p) in o.perf {
+            match self.perf.get_mut(&k) {
+                Some(mine) => mine.merge(p, exact_limit),
+                None => {
+                    self.perf.insert(k, p);
+                }
+            }
+        }
+        for s in o.slow {
+            push_slow(&mut self.slow, s);
+        }
+        sort_slow(&mut self.slow);
+        self.slow.truncate(SLOW_REQUESTS);
+        self.exact_values += o.exact_values;
+    }
+}
+
+/// The day key of lines without a readable timestamp.
+pub const UNKNOWN_DAY: i64 = i64::MIN;
+
+/// Skipped-line bookkeeping for one reason.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Skips {
+    pub count: u64,
+    /// (chunk id, line index within the chunk)
+    pub first: Vec<(u32, u32)>,
+}
+
+/// One worker's results.
+#[derive(Default)]
+pub(crate) struct Partial {
+    pub days: HashMap<i64, Agg>,
+    pub skips: HashMap<Reason, Skips>,
+    /// (chunk id, number of lines)
+    pub chunk_lines: Vec<(u32, u32)>,
+    pub lines: u64,
+    pub filtered_out: u64,
+    pub first_ts: Option<Micros>,
+    pub last_ts: Option<Micros>,
+    exact_values: usize,
+    sketched: bool,
+}
+
+struct Chunk {
+    id: u32,
+    file: u32,
+    base: u64,
+    buf: Vec<u8>,
+    len: usize,
+    /// A line longer than the limit was dropped here (the chunk holds no data).
+    too_long: bool,
+}
+
+impl Partial {
+    fn skip(&mut self, r: Reason, chunk: u32, line: u32) {
+        let s = self.skips.entry(r).or_default();
+        s.count += 1;
+        if s.first.len() < FIRST_LINES {
+            s.first.push((chunk, line));
+        }
+    }
+
+    fn to_sketches(&mut self) {
+        for agg in self.days.values_mut() {
+            for p in agg.perf.values_mut() {
+                p.dist.to_sketch();
+            }
+            agg.exact_values = 0;
+        }
+        self.exact_values = 0;
+        self.sketched = true;
+    }
+
+    fn process_chunk(&mut self, c: &Chunk, opts: &Options) {
+        if c.too_long {
+            self.skip(Reason::LineTooLong, c.id, 0);
+            self.chunk_lines.push((c.id, 1));
+            self.lines += 1;
+            return;
+        }
+        let buf = &c.buf[..c.len];
+        let mut start = 0usize;
+        let mut n = 0u32;
+        let file_bits = u64::from(c.file) << 44;
+        for end in memchr::memchr_iter(b'\n', buf).chain(std::iter::once(buf.len())) {
+            if end == buf.len() && start == end {
+                break;
+            }
+            let seq = file_bits | (c.base + start as u64);
+            self.process_line(&buf[start..end], seq, c.id, n, opts);
+            n += 1;
+            start = end + 1;
+        }
+        self.chunk_lines.push((c.id, n));
+        self.lines += u64::from(n);
+        if !self.sketched && self.exact_values > opts.exact_limit {
+            self.to_sketches();
+        }
+    }
+
+    #[inline]
+    fn process_line(&mut self, bytes: &[u8], seq: u64, chunk: u32, n: u32, opts: &Options) {
+        if bytes.len() > opts.max_line_bytes {
+            return self.skip(Reason::LineTooLong, chunk, n);
+        }
+        let Ok(s) = std::str::from_utf8(bytes) else {
+            return self.skip(Reason::InvalidUtf8, chunk, n);
+        };
+        if opts.stage == 1 { return; }
+        let l = match line::parse(s) {
+            Ok(Parsed::Object(l)) => l,
+            Ok(Parsed::NotObject) => return self.skip(Reason::NotAnObject, chunk, n),
+            Err(_) => {
+                let r = if s.trim().is_empty() { Reason::BlankLine } else { Reason::MalformedJson };
+                return self.skip(r, chunk, n);
+            }
+        };
+        if opts.stage == 2 { return; }
+        let is_error = matches!(l.level.as_ref().and_then(Val::as_str), Some("ERROR" | "CRITICAL"));
+        let completed = l.message.as_ref().and_then(Val::as_str) == Some("Request completed");
+        if !is_error && !completed {
+            return;
+        }
+        let ts = l.timestamp.as_ref().and_then(Val::as_str).and_then(timestamp::parse);
+        if opts.since.is_some() || opts.until.is_some() {
+            let Some(t) = ts else {
+                return self.skip(Reason::NoTimestamp, chunk, n);
+            };
+            if opts.since.is_some_and(|s| t < s) || opts.until.is_some_and(|u| t >= u) {
+                self.filtered_out += 1;
+                return;
+            }
+        }
+        if let Some(t) = ts {
+            self.first_ts = Some(self.first_ts.map_or(t, |f| f.min(t)));
+            self.last_ts = Some(self.last_ts.map_or(t, |f| f.max(t)));
+        }
+        let day = ts.map_or(UNKNOWN_DAY, |t| t.div_euclid(MICROS_PER_DAY));
+        let agg = self.days.entry(day).or_default();
+        if is_error {
+            agg.error_total += 1;
+            let et = match &l.error_type {
+                None => std::borrow::Cow::Borrowed("Unknown"),
+                Some(v) => v.key(),
+            };
+            bump(&mut agg.errors, et.as_ref(), seq);
+            let minute = ts.map_or(UNKNOWN_DAY, |t| t.div_euclid(MICROS_PER_MINUTE));
+            let m = agg.timeline.entry(minute).or_default();
+            m.count += 1;
+            match m.by_type.get_mut(et.as_ref()) {
+                Some(c) => *c += 1,
+                None => {
+                    m.by_type.insert(et.into_owned(), 1);
+                }
+            }
+            if let Some(rid) = &l.request_id {
+                m.add_request_id(seq, &rid.key());
+            }
+        }
+        if completed {
+            agg.total += 1;
+            let ok = match &l.status_code {
+                None => {
+                    bump_int(&mut agg.status_int, 0, seq);
+                    false
+                }
+                Some(Val::Int(i)) => {
+                    bump_int(&mut agg.status_int, *i, seq);
+                    (200..400).contains(i)
+                }
+                Some(v @ Val::UInt(u)) => {
+                    match i64::try_from(*u) {
+                        Ok(i) => bump_int(&mut agg.status_int, i, seq),
+                        Err(_) => bump(&mut agg.status_other, v.key().as_ref(), seq),
+                    }
+                    (200..400).contains(u)
+                }
+                Some(v @ Val::Float(f)) => {
+                    bump(&mut agg.status_other, v.key().as_ref(), seq);
+                    (200.0..400.0).contains(f)
+                }
+                Some(v) => {
+                    // Non-numeric status codes count as failed, under their JSON text.
+                    bump(&mut agg.status_other, v.key().as_ref(), seq);
+                    false
+                }
+            };
+            if ok {
+                agg.successful += 1;
+            } else {
+                agg.failed += 1;
+            }
+            let endpoint = match &l.path {
+                None => std::borrow::Cow::Borrowed("unknown"),
+                Some(v) => v.key(),
+            };
+            bump(&mut agg.endpoints, endpoint.as_ref(), seq);
+            if let Some(u) = &l.user_id
+                && u.truthy()
+            {
+                match u {
+                    Val::Str(s) => {
+                        if !agg.users.contains(s.as_ref()) {
+                            agg.users.insert(s.to_string());
+                        }
+                    }
+                    other => {
+                        agg.users.insert(format!("\u{1}{}", other.key()));
+                    }
+                }
+            }
+            match l.duration.as_ref().map(|d| (d, d.as_f64())) {
+                None => {}
+                Some((_, None)) => self.skip(Reason::InvalidDuration, chunk, n),
+                Some((_, Some(d))) => {
+                    let exact = !self.sketched;
+                    let agg = self.days.entry(day).or_default();
+                    let p = match agg.perf.get_mut(endpoint.as_ref()) {
+                        Some(p) => p,
+                        None => agg.perf.entry(endpoint.to_string()).or_insert(Perf {
+                            count: 0,
+                            sum: OrderFreeSum::default(),
+                            min: f64::INFINITY,
+                            max: f64::NEG_INFINITY,
+                            first: seq,
+                            dist: if exact { Dist::Exact(Vec::new()) } else { Dist::Sketch(Box::new(new_sketch())) },
+                        }),
+                    };
+                    p.count += 1;
+                    p.sum.add(d);
+                    p.min = p.min.min(d);
+                    p.max = p.max.max(d);
+                    match &mut p.dist {
+                        Dist::Exact(v) => {
+                            v.push(d);
+                            self.exact_values += 1;
+                        }
+                        Dist::Sketch(s) => s.add(d),
+                    }
+                    if d > opts.slow_threshold {
+                        push_slow(
+                            &mut agg.slow,
+                            Slow {
+                                duration: d,
+                                seq,
+                                request_id: l.request_id.as_ref().map(|r| r.key().into_owned()),
+                                endpoint: endpoint.into_owned(),
+                                timestamp: l.timestamp.as_ref().map(|t| t.key().into_owned()),
+                            },
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn bump_int(m: &mut HashMap<i64, Counted>, k: i64, seq: u64) {
+    m.entry(k).or_insert(Counted::new(seq)).count += 1;
+}
+
+/// What one input gave.
+#[derive(Debug, Clone)]
+pub struct SourceStat {
+    pub name: String,
+    pub bytes_read: u64,
+    pub chunks: (u32, u32),
+    /// Why reading stopped early (or failed to start).
+    pub error: Option<String>,
+}
+
+/// Everything the workers found, merged; turned into a [`Report`] by [`finish`].
+pub struct Analysis {
+    pub(crate) partial: Partial,
+    pub(crate) sources: Vec<SourceStat>,
+    pub(crate) chunk_file: Vec<u32>,
+}
+
+fn worker(rx: Arc<Mutex<Receiver<Chunk>>>, pool: Arc<Mutex<Vec<Vec<u8>>>>, opts: Options) -> Partial {
+    let mut p = Partial::default();
+    loop {
+        let next = match rx.lock() {
+            Ok(r) => r.recv(),
+            Err(_) => break,
+        };
+        let Ok(c) = next else { break };
+        p.process_chunk(&c, &opts);
+        if let Ok(mut pool) = pool.lock()
+            && pool.len() < 8
+        {
+            if c.buf.len() <= opts.chunk_bytes * 4 && !c.buf.is_empty() {
+                pool.push(c.buf);
+            }
+        }
+    }
+    p
+}
+
+struct Feeder<'a> {
+    tx: SyncSender<Chunk>,
+    pool: Arc<Mutex<Vec<Vec<u8>>>>,
+    next_id: u32,
+    chunk_file: Vec<u32>,
+    opts: &'a Options,
+}
+
+impl Feeder<'_> {
+    /// A recycled block buffer. Buffers keep `len == capacity` (zeroed once) so that
+    /// reading into them needs no re-initialisation; `Chunk::len` says how much is data.
+    fn buffer(&self) -> Vec<u8> {
+        let b = self.pool.lock().ok().and_then(|mut p| p.pop());
+        b.unwrap_or_else(|| vec![0u8; self.opts.chunk_bytes + 64 * 1024])
+    }
+
+    fn send(&mut self, file: u32, base: u64, buf: Vec<u8>, len: usize, too_long: bool) -> bool {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.chunk_file.push(file);
+        self.tx.send(Chunk { id, file, base, buf, len, too_long }).is_ok()
+    }
+
+    /// Reads one input to its end (or first error), sending blocks of whole lines.
+    /// Returns (bytes read, error if reading stopped early).
+    fn feed(&mut self, file: u32, r: &mut dyn Read) -> (u64, Option<String>) {
+        let cb = self.opts.chunk_bytes;
+        let max_line = self.opts.max_line_bytes.max(1);
+        let mut carry: Vec<u8> = Vec::new();
+        let mut base = 0u64; // input offset of the next block's first byte
+        let mut total = 0u64;
+        let mut discarding = false;
+        loop {
+            let mut buf = self.buffer();
+            let mut filled = carry.len();
+            if buf.len() < filled + cb {
+                buf.resize(filled + cb, 0);
+            }
+            buf[..filled].copy_from_slice(&carry);
+            carry.clear();
+            let mut eof = false;
+            let mut err = None;
+            let mut target = filled.max(cb);
+            loop {
+                if buf.len() < target {
+                    buf.resize(target, 0);
+                }
+                while filled < target {
+                    match r.read(&mut buf[filled..target]) {
+                        Ok(0) => {
+                            eof = true;
+                            break;
+                        }
+                        Ok(k) => {
+                            filled += k;
+                            total += k as u64;
+                        }
+                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            err = Some(e.to_string());
+                            eof = true;
+                            break;
+                        }
+                    }
+                }
+                if discarding {
+                    // Inside an over-long line: drop bytes up to its newline.
+                    match memchr::memchr(b'\n', &buf[..filled]) {
+                        Some(p) => {
+                            discarding = false;
+                            buf.copy_within(p + 1..filled, 0);
+                            filled -= p + 1;
+                            base += p as u64 + 1;
+                            if !self.send(file, base, Vec::new(), 0, true) {
+                                return (total, err);
+                            }
+                        }
+                        None => {
+                            base += filled as u64;
+                            filled = 0;
+                            if eof {
+                                let _ = self.send(file, base, Vec::new(), 0, true);
+                                return (total, err);
+                            }
+                            continue;
+                        }
+                    }
+                    if !eof && filled < cb {
+                        target = cb;
+                        continue;
+                    }
+                }
+                if eof {
+                    break;
+                }
+                match memchr::memrchr(b'\n', &buf[..filled]) {
+                    Some(p) => {
+                        carry.extend_from_slice(&buf[p + 1..filled]);
+                        filled = p + 1;
+                        break;
+                    }
+                    None if filled >= max_line => {
+                        discarding = true;
+                        base += filled as u64;
+                        filled = 0;
+                        target = cb;
+                    }
+                    None => target = (filled * 2).min(max_line + 1).max(filled + 1),
+                }
+            }
+            if filled > 0 && !self.send(file, base, buf, filled, false) {
+                return (total, err);
+            }
+            base += filled as u64;
+            if eof {
+                return (total, err);
+            }
+        }
+    }
+}
+
+/// Analyses the inputs named by `args` (paths, directories, globs, `-`).
+pub fn analyze(args: &[String], opts: &Options) -> Result<Report, AnalyzeError> {
+    let (sources, unresolved) = input::expand(args);
+    let mut a = run(&sources, opts)?;
+    for u in unresolved {
+        a.sources.push(SourceStat { name: u.arg, bytes_read: 0, chunks: (0, 0), error: Some(u.reason) });
+    }
+    let nothing = a.partial.lines == 0 && a.sources.iter().all(|s| s.error.is_some() || s.bytes_read == 0);
+    if nothing {
+        let why: Vec<String> = if a.sources.is_empty() {
+            vec!["no input".into()]
+        } else {
+            a.sources
+                .iter()
+                .map(|s| format!("{}: {}", s.name, s.error.as_deref().unwrap_or("empty")))
+                .collect()
+        };
+        return Err(AnalyzeError::NothingRead(why));
+    }
+    Ok(finish(a, opts))
+}
+
+/// Reads and aggregates the given sources.
+pub fn run(sources: &[Source], opts: &Options) -> Result<Analysis, AnalyzeError> {
+    let threads = opts.threads.max(1);
+    let (tx, rx) = sync_channel::<Chunk>(threads * 2);
+    let rx = Arc::new(Mutex::new(rx));
+    let pool = Arc::new(Mutex::new(Vec::new()));
+    let counter = Arc::new(AtomicU64::new(0));
+    let total_size: u64 = sources
+        .iter()
+        .filter_map(|s| match s {
+            Source::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+            Source::Stdin => None,
+        })
+        .sum();
+    let bar = opts.progress.then(|| {
+        let pb = indicatif::ProgressBar::with_draw_target(Some(total_size), indicatif::ProgressDrawTarget::stderr());
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{spinner} {bytes}/{total_bytes} {bar:30} {binary_bytes_per_sec} eta {eta} {msg}",
+        ) {
+            pb.set_style(style);
+        }
+        pb
+    });
+    let mut stats = Vec::new();
+    let mut chunk_file = Vec::new();
+    let partials = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let rx = Arc::clone(&rx);
+                let pool = Arc::clone(&pool);
+                let o = opts.clone();
+                scope.spawn(move || worker(rx, pool, o))
+            })
+            .collect();
+        let mut feeder = Feeder { tx, pool: Arc::clone(&pool), next_id: 0, chunk_file: Vec::new(), opts };
+        for (i, src) in sources.iter().enumerate() {
+            let first = feeder.next_id;
+            let before = counter.load(Ordering::Relaxed);
+            let name = src.name();
+            if let Some(pb) = &bar {
+                pb.set_message(name.clone());
+            }
+            let (bytes, error) = match input::open(src, opts.identity.as_deref(), Arc::clone(&counter)) {
+                Ok((mut r, _)) => {
+                    // Progress: poll the byte counter between blocks via a small wrapper.
+                    let mut pr = ProgressRead { inner: &mut r, bar: bar.as_ref(), counter: &counter };
+                    feeder.feed(i as u32, &mut pr)
+                }
+                Err(e) => (0, Some(e.to_string())),
+            };
+            let _ = before;
+            stats.push(SourceStat { name, bytes_read: bytes, chunks: (first, feeder.next_id), error });
+        }
+        chunk_file = std::mem::take(&mut feeder.chunk_file);
+        drop(feeder);
+        let mut out = Vec::new();
+        for h in handles {
+            out.push(h.join().map_err(|_| AnalyzeError::Worker("a parser thread panicked".into()))?);
+        }
+        Ok::<_, AnalyzeError>(out)
+    })?;
+    if let Some(pb) = bar {
+        pb.finish_and_clear();
+    }
+    let mut merged = Partial::default();
+    for p in partials {
+        merged.lines += p.lines;
+        merged.filtered_out += p.filtered_out;
+        merged.first_ts = match (merged.first_ts, p.first_ts) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        merged.last_ts = match (merged.last_ts, p.last_ts) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        merged.chunk_lines.extend(p.chunk_lines);
+        for (r, s) in p.skips {
+            let m = merged.skips.entry(r).or_default();
+            m.count += s.count;
+            m.first.extend(s.first);
+        }
+        for (d, agg) in p.days {
+            match merged.days.get_mut(&d) {
+                Some(mine) => mine.merge(agg, opts.exact_limit),
+                None => {
+                    merged.days.insert(d, agg);
+                }
+            }
+        }
+    }
+    Ok(Analysis { partial: merged, sources: stats, chunk_file })
+}
+
+struct ProgressRead<'a, 'b> {
+    inner: &'a mut Box<dyn Read + 'b>,
+    bar: Option<&'a indicatif::ProgressBar>,
+    counter: &'a AtomicU64,
+}
+
+impl Read for ProgressRead<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(pb) = self.bar {
+            pb.set_position(self.counter.load(Ordering::Relaxed));
+        }
+        Ok(n)
+    }
+}
+
+/// Turns merged aggregates into the report.
+pub fn finish(a: Analysis, opts: &Options) -> Report {
+    // Line numbers: chunk id -> first line number within its file.
+    let mut lines_of = vec![0u32; a.chunk_file.len()];
+    for (id, n) in &a.partial.chunk_lines {
+        if let Some(slot) = lines_of.get_mut(*id as usize) {
+            *slot = *n;
+        }
+    }
+    let mut start_line = vec![0u64; a.chunk_file.len()];
+    let mut cur_file = u32::MAX;
+    let mut acc = 0u64;
+    for (id, f) in a.chunk_file.iter().enumerate() {
+        if *f != cur_file {
+            cur_file = *f;
+            acc = 0;
+        }
+        start_line[id] = acc + 1;
+        acc += u64::from(lines_of[id]);
+    }
+    let names: Vec<String> = a.sources.iter().map(|s| s.name.clone()).collect();
+    let locate = |(chunk, line): (u32, u32)| -> (u32, u64) {
+        let f = a.chunk_file.get(chunk as usize).copied().unwrap_or(0);
+        (f, start_line.get(chunk as usize).copied().unwrap_or(1) + u64::from(line))
+    };
+    let mut skipped = report::Skipped::default();
+    for r in Reason::ALL {
+        if let Some(s) = a.partial.skips.get(&r) {
+            let mut firsts: Vec<(u32, u64)> = s.first.iter().map(|&p| locate(p)).collect();
+            firsts.sort_unstable();
+            firsts.truncate(FIRST_LINES);
+            if r.whole_line() {
+                skipped.total += s.count;
+            }
+            skipped.reasons.push(report::SkipReason {
+                reason: r.as_str().to_owned(),
+                count: s.count,
+                whole_line: r.whole_line(),
+                first_lines: firsts
+                    .into_iter()
+                    .map(|(f, l)| report::LineRef { source: names.get(f as usize).cloned().unwrap_or_default(), line: l })
+                    .collect(),
+            });
+        }
+    }
+    report::build(a.partial, a.sources, skipped, opts)
+}

@@ -1,0 +1,620 @@
+//! Borrowed, lazy parsing of one log line: only the fields the analysis needs are
+//! materialised (strings borrowed from the input unless they contain escapes); every
+//! other value is validated and skipped.
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::borrow::Cow;
+use std::fmt;
+
+/// A JSON value of one of the fields we read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Str(Cow<'a, str>),
+    /// An array (`true` when non-empty).
+    Seq(bool),
+    /// An object (`true` when non-empty).
+    Map(bool),
+}
+
+impl Val<'_> {
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Val::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The number, when the value is one (booleans are not).
+    pub fn as_f64(&self) -> Option<f64> {
+        match *self {
+            Val::Int(i) => Some(i as f64),
+            Val::UInt(u) => Some(u as f64),
+            Val::Float(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// Python truthiness, as the seed's `if user_id:`.
+    pub fn truthy(&self) -> bool {
+        match self {
+            Val::Null => false,
+            Val::Bool(b) => *b,
+            Val::Int(i) => *i != 0,
+            Val::UInt(u) => *u != 0,
+            Val::Float(f) => *f != 0.0,
+            Val::Str(s) => !s.is_empty(),
+            Val::Seq(n) | Val::Map(n) => *n,
+        }
+    }
+
+    /// A display key, as the seed's dict keys would print through `json.dumps`.
+    pub fn key(&self) -> Cow<'_, str> {
+        match self {
+            Val::Null => Cow::Borrowed("null"),
+            Val::Bool(true) => Cow::Borrowed("true"),
+            Val::Bool(false) => Cow::Borrowed("false"),
+            Val::Int(i) => Cow::Owned(i.to_string()),
+            Val::UInt(u) => Cow::Owned(u.to_string()),
+            Val::Float(f) => Cow::Owned(format!("{f:?}")),
+            Val::Str(s) => Cow::Borrowed(s),
+            Val::Seq(_) => Cow::Borrowed("[array]"),
+            Val::Map(_) => Cow::Borrowed("[object]"),
+        }
+    }
+}
+
+struct ValVisitor;
+
+impl<'de> Visitor<'de> for ValVisitor {
+    type Value = Val<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Val::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Val::Int(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Val::UInt(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Val::Float(v))
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Val::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Val::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Val::Str(Cow::Owned(v)))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Val::Null)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(Val::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let nonempty = seq.next_element::<IgnoredAny>()?.is_some();
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Val::Seq(nonempty))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let nonempty = map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some();
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Val::Map(nonempty))
+    }
+}
+
+impl<'de> de::Deserialize<'de> for Val<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ValVisitor)
+    }
+}
+
+/// The fields of one log line that the analysis reads. A field present with `null` is
+/// `Some(Val::Null)`; an absent field is `None` (the seed distinguishes the two).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Line<'a> {
+    pub timestamp: Option<Val<'a>>,
+    pub level: Option<Val<'a>>,
+    pub message: Option<Val<'a>>,
+    pub error_type: Option<Val<'a>>,
+    pub request_id: Option<Val<'a>>,
+    pub user_id: Option<Val<'a>>,
+    pub path: Option<Val<'a>>,
+    pub status_code: Option<Val<'a>>,
+    pub duration: Option<Val<'a>>,
+}
+
+#[derive(Clone, Copy)]
+enum Field {
+    Timestamp,
+    Level,
+    Message,
+    ErrorType,
+    RequestId,
+    UserId,
+    Path,
+    StatusCode,
+    Duration,
+    Other,
+}
+
+struct FieldSeed;
+
+impl<'de> DeserializeSeed<'de> for FieldSeed {
+    type Value = Field;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Field, D::Error> {
+        d.deserialize_str(FieldVisitor)
+    }
+}
+
+struct FieldVisitor;
+
+impl Visitor<'_> for FieldVisitor {
+    type Value = Field;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Field, E> {
+        Ok(match v {
+            "timestamp" => Field::Timestamp,
+            "level" => Field::Level,
+            "message" => Field::Message,
+            "error_type" => Field::ErrorType,
+            "request_id" => Field::RequestId,
+            "user_id" => Field::UserId,
+            "path" => Field::Path,
+            "status_code" => Field::StatusCode,
+            "duration" => Field::Duration,
+            _ => Field::Other,
+        })
+    }
+}
+
+/// Outcome of parsing one line.
+#[derive(Debug, PartialEq)]
+pub enum Parsed<'a> {
+    Object(Line<'a>),
+    /// Valid JSON, but not an object.
+    NotObject,
+}
+
+struct LineVisitor;
+
+macro_rules! not_object {
+    ($($name:ident: $t:ty),*) => {$(
+        fn $name<E>(self, _v: $t) -> Result<Self::Value, E> { Ok(Parsed::NotObject) }
+    )*};
+}
+
+impl<'de> Visitor<'de> for LineVisitor {
+    type Value = Parsed<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    not_object!(visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_f64: f64, visit_str: &str);
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Parsed::NotObject)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Parsed::NotObject)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut l = Line::default();
+        while let Some(field) = map.next_key_seed(FieldSeed)? {
+            let slot = match field {
+                Field::Timestamp => &mut l.timestamp,
+                Field::Level => &mut l.level,
+                Field::Message => &mut l.message,
+                Field::ErrorType => &mut l.error_type,
+                Field::RequestId => &mut l.request_id,
+                Field::UserId => &mut l.user_id,
+                Field::Path => &mut l.path,
+                Field::StatusCode => &mut l.status_code,
+                Field::Duration => &mut l.duration,
+                Field::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            // Duplicate keys: the last one wins, as in Python's json.loads.
+            *slot = Some(map.next_value::<Val<'de>>()?);
+        }
+        Ok(Parsed::Object(l))
+    }
+}
+
+/// Why a line is not valid JSON (position of the first offending byte).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyntaxError(pub usize);
+
+impl fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "invalid JSON at byte {}", self.0)
+    }
+}
+
+/// Nesting deeper than this is rejected (as serde_json does).
+const MAX_DEPTH: u32 = 128;
+
+/// A validating single-pass scanner over one line: strict JSON (RFC 8259) like
+/// `json.loads`, except that NaN/Infinity are rejected. Only the fields of [`Line`] are
+/// materialised; strings are borrowed unless they contain escapes.
+struct Scanner<'a> {
+    s: &'a str,
+    b: &'a [u8],
+    i: usize,
+}
+
+type R<T> = Result<T, SyntaxError>;
+
+/// Bytes that end a run of plain string content: `"`, `\\` and control characters.
+static STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+impl<'a> Scanner<'a> {
+    #[inline]
+    fn err<T>(&self) -> R<T> {
+        Err(SyntaxError(self.i))
+    }
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+    #[inline]
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.i += 1;
+        }
+    }
+    #[inline]
+    fn expect(&mut self, c: u8) -> R<()> {
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            self.err()
+        }
+    }
+    /// At a `"`: scans the string; returns (start, end, has_escape) of its content.
+    #[inline]
+    fn string_raw(&mut self) -> R<(usize, usize, bool)> {
+        self.expect(b'"')?;
+        let start = self.i;
+        let mut esc = false;
+        let b = self.b;
+        let mut i = self.i;
+        loop {
+            // Advance to the next quote or backslash; control characters are invalid.
+            let off = match b[i..].iter().position(|&c| STOP[c as usize]) {
+                Some(off) => off,
+                None => return self.err(),
+            };
+            if b[i + off] < 0x20 {
+                self.i = i + off;
+                return self.err();
+            }
+            i += off;
+            if b[i] == b'"' {
+                break;
+            }
+            esc = true;
+            match b.get(i + 1) {
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
+                Some(b'u') => {
+                    let hex = b.get(i + 2..i + 6);
+                    if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                        self.i = i;
+                        return self.err();
+                    }
+                    i += 6;
+                }
+                _ => {
+                    self.i = i;
+                    return self.err();
+                }
+            }
+        }
+        self.i = i + 1;
+        Ok((start, i, esc))
+    }
+    fn string_val(&mut self) -> R<Cow<'a, str>> {
+        let at = self.i;
+        let (st, en, esc) = self.string_raw()?;
+        if !esc {
+            return Ok(Cow::Borrowed(&self.s[st..en]));
+        }
+        serde_json::from_str::<String>(&self.s[st - 1..=en]).map(Cow::Owned).map_err(|_| SyntaxError(at))
+    }
+    fn digits(&mut self) -> usize {
+        let st = self.i;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.i += 1;
+        }
+        self.i - st
+    }
+    fn number(&mut self) -> R<Val<'a>> {
+        let st = self.i;
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.i += 1,
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return self.err(),
+        }
+        let mut float = false;
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            if self.digits() == 0 {
+                return self.err();
+            }
+            float = true;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if self.digits() == 0 {
+                return self.err();
+            }
+            float = true;
+        }
+        let t = &self.s[st..self.i];
+        if !float {
+            if let Ok(u) = t.parse::<u64>() {
+                return Ok(Val::UInt(u));
+            }
+            if let Ok(i) = t.parse::<i64>() {
+                return Ok(Val::Int(i));
+            }
+        }
+        t.parse::<f64>().map(Val::Float).map_err(|_| SyntaxError(st))
+    }
+    fn literal(&mut self, word: &[u8]) -> R<()> {
+        if self.b.get(self.i..self.i + word.len()) == Some(word) {
+            self.i += word.len();
+            Ok(())
+        } else {
+            self.err()
+        }
+    }
+    /// A value; containers are validated and skipped (reported as empty or not).
+    fn value(&mut self, depth: u32) -> R<Val<'a>> {
+        match self.peek() {
+            Some(b'"') => self.string_val().map(Val::Str),
+            Some(b'{') => self.container(depth, b'}').map(Val::Map),
+            Some(b'[') => self.container(depth, b']').map(Val::Seq),
+            Some(b't') => self.literal(b"true").map(|_| Val::Bool(true)),
+            Some(b'f') => self.literal(b"false").map(|_| Val::Bool(false)),
+            Some(b'n') => self.literal(b"null").map(|_| Val::Null),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => self.err(),
+        }
+    }
+    /// Skips a value without materialising it.
+    #[inline]
+    fn skip(&mut self, depth: u32) -> R<()> {
+        match self.peek() {
+            Some(b'"') => self.string_raw().map(|_| ()),
+            Some(b'{') => self.container(depth, b'}').map(|_| ()),
+            Some(b'[') => self.container(depth, b']').map(|_| ()),
+            Some(b'-' | b'0'..=b'9') => {
+                // Validate the grammar without converting.
+                let st = self.i;
+                if self.peek() == Some(b'-') {
+                    self.i += 1;
+                }
+                match self.peek() {
+                    Some(b'0') => self.i += 1,
+                    Some(b'1'..=b'9') => {
+                        self.digits();
+                    }
+                    _ => return Err(SyntaxError(st)),
+                }
+                if self.peek() == Some(b'.') {
+                    self.i += 1;
+                    if self.digits() == 0 {
+                        return self.err();
+                    }
+                }
+                if let Some(b'e' | b'E') = self.peek() {
+                    self.i += 1;
+                    if let Some(b'+' | b'-') = self.peek() {
+                        self.i += 1;
+                    }
+                    if self.digits() == 0 {
+                        return self.err();
+                    }
+                }
+                Ok(())
+            }
+            _ => self.value(depth).map(|_| ()),
+        }
+    }
+    /// At `{` or `[`: validates and skips the container; returns whether it is non-empty.
+    fn container(&mut self, depth: u32, close: u8) -> R<bool> {
+        if depth >= MAX_DEPTH {
+            return self.err();
+        }
+        self.i += 1;
+        self.ws();
+        if self.peek() == Some(close) {
+            self.i += 1;
+            return Ok(false);
+        }
+        loop {
+            if close == b'}' {
+                self.string_raw()?;
+                self.ws();
+                self.expect(b':')?;
+                self.ws();
+            }
+            self.skip(depth + 1)?;
+            self.ws();
+            match self.peek() {
+                Some(b',') => {
+                    self.i += 1;
+                    self.ws();
+                }
+                Some(c) if c == close => {
+                    self.i += 1;
+                    return Ok(true);
+                }
+                _ => return self.err(),
+            }
+        }
+    }
+    fn field(&self, st: usize, en: usize, esc: bool) -> Field {
+        let k: Cow<'_, str> = if esc {
+            match serde_json::from_str::<String>(&self.s[st - 1..=en]) {
+                Ok(k) => Cow::Owned(k),
+                Err(_) => return Field::Other,
+            }
+        } else {
+            Cow::Borrowed(&self.s[st..en])
+        };
+        FieldVisitor.visit_str::<serde_json::Error>(&k).unwrap_or(Field::Other)
+    }
+    fn top(&mut self) -> R<Parsed<'a>> {
+        self.ws();
+        let out = if self.peek() == Some(b'{') {
+            self.i += 1;
+            self.ws();
+            let mut l = Line::default();
+            if self.peek() == Some(b'}') {
+                self.i += 1;
+            } else {
+                loop {
+                    let (st, en, esc) = self.string_raw()?;
+                    self.ws();
+                    self.expect(b':')?;
+                    self.ws();
+                    let slot = match self.field(st, en, esc) {
+                        Field::Timestamp => &mut l.timestamp,
+                        Field::Level => &mut l.level,
+                        Field::Message => &mut l.message,
+                        Field::ErrorType => &mut l.error_type,
+                        Field::RequestId => &mut l.request_id,
+                        Field::UserId => &mut l.user_id,
+                        Field::Path => &mut l.path,
+                        Field::StatusCode => &mut l.status_code,
+                        Field::Duration => &mut l.duration,
+                        Field::Other => {
+                            self.skip(1)?;
+                            self.ws();
+                            if self.after_member()? {
+                                continue;
+                            }
+                            break;
+                        }
+                    };
+                    *slot = Some(self.value(1)?);
+                    self.ws();
+                    if !self.after_member()? {
+                        break;
+                    }
+                }
+            }
+            Parsed::Object(l)
+        } else {
+            self.skip(0)?;
+            Parsed::NotObject
+        };
+        self.ws();
+        if self.i != self.b.len() {
+            return self.err();
+        }
+        Ok(out)
+    }
+    /// After an object member: `,` (true, more follow) or `}` (false).
+    #[inline]
+    fn after_member(&mut self) -> R<bool> {
+        match self.peek() {
+            Some(b',') => {
+                self.i += 1;
+                self.ws();
+                Ok(true)
+            }
+            Some(b'}') => {
+                self.i += 1;
+                Ok(false)
+            }
+            _ => self.err(),
+        }
+    }
+}
+
+/// Parses one line (already valid UTF-8, without its newline).
+pub fn parse(s: &str) -> Result<Parsed<'_>, SyntaxError> {
+    Scanner { s, b: s.as_bytes(), i: 0 }.top()
+}
+
+/// The same result through serde_json (the reference the scanner is tested against).
+pub fn parse_with_serde(s: &str) -> Result<Parsed<'_>, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(s);
+    let v = de::Deserializer::deserialize_any(&mut de, LineVisitor)?;
+    de.end()?;
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(s: &str) -> Line<'_> {
+        match parse(s) {
+            Ok(Parsed::Object(l)) => l,
+            _ => panic!("not an object: {s}"),
+        }
+    }
+
+    #[test]
+    fn reads_needed_fields_and_skips_the_rest() {
+        let l = obj(r#"{"timestamp":"2026-11-27T00:00:00","x":{"a":[1,2]},"level":"INFO","duration":0.5,"status_code":200,"user_id":null,"path":"/a\/b"}"#);
+        assert_eq!(l.level, Some(Val::Str("INFO".into())));
+        assert_eq!(l.duration, Some(Val::Float(0.5)));
+        assert_eq!(l.status_code, Some(Val::UInt(200)));
+        assert_eq!(l.user_id, Some(Val::Null));
+        assert_eq!(l.path.unwrap().as_str(), Some("/a/b"));
+        assert_eq!(l.message, None);
+    }
+
+    #[test]
+    fn last_duplicate_key_wins() {
+        assert_eq!(obj(r#"{"level":"INFO","level":"ERROR"}"#).level, Some(Val::Str("ERROR".into())));
+    }
+
+    #[test]
+    fn malformed_and_non_objects_are_told_apart() {
+        assert!(parse(r#"{"timestamp": "broken"#).is_err());
+        assert!(parse(r#"{"a":1} x"#).is_err());
+        assert!(parse("").is_err());
+        assert!(matches!(parse("[1,2]"), Ok(Parsed::NotObject)));
+        assert!(matches!(parse("\"s\""), Ok(Parsed::NotObject)));
+        assert!(matches!(parse(" {} "), Ok(Parsed::Object(_))));
+    }
+}

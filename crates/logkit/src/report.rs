@@ -1,0 +1,420 @@
+//! The report: a stable JSON schema (see README.md), plain-text tables and an HTML page.
+
+use crate::analyze::{Agg, Dist, Options, Partial, SKETCH_RELATIVE_ERROR, SourceStat, UNKNOWN_DAY, sort_slow};
+use crate::timestamp;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// Top endpoints kept in a summary (the seed's `most_common(20)`).
+pub const TOP_ENDPOINTS: usize = 20;
+/// Top error types (the seed's `most_common(10)`).
+pub const TOP_ERRORS: usize = 10;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct EndpointCount {
+    pub path: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StatusCount {
+    pub status_code: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ErrorCount {
+    pub error_type: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TimelineMinute {
+    /// `YYYY-MM-DDTHH:MMZ`, or `unknown` for lines without a readable timestamp.
+    pub minute: String,
+    pub count: u64,
+    pub by_type: BTreeMap<String, u64>,
+    /// The first few request ids of that minute, in input order.
+    pub request_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct Errors {
+    pub total: u64,
+    /// Every error type, by count (ties: first seen first).
+    pub error_counts: Vec<ErrorCount>,
+    /// The first 10 of `error_counts`.
+    pub top_errors: Vec<ErrorCount>,
+    pub timeline: Vec<TimelineMinute>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct EndpointStats {
+    pub path: String,
+    pub count: u64,
+    pub avg: f64,
+    pub min: f64,
+    pub max: f64,
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SlowRequest {
+    pub request_id: Option<String>,
+    pub endpoint: String,
+    pub duration: f64,
+    pub timestamp: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct Performance {
+    /// `exact` or `sketch` (DDSketch, relative error at most `sketch_relative_error`).
+    pub percentile_method: String,
+    pub sketch_relative_error: f64,
+    pub slow_threshold_seconds: f64,
+    /// Per endpoint, by request count (ties: first seen first).
+    pub endpoint_stats: Vec<EndpointStats>,
+    /// The 20 slowest requests above the threshold, slowest first.
+    pub slow_requests: Vec<SlowRequest>,
+}
+
+/// One day's (or the whole input's) summary: the seed's `generate_daily_summary`.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct Summary {
+    /// `YYYY-MM-DD` (UTC) for a day; `unknown` for lines without a timestamp; absent overall.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    pub total_requests: u64,
+    pub successful_requests: u64,
+    pub failed_requests: u64,
+    pub unique_users: u64,
+    /// Top 20 endpoints by request count.
+    pub endpoints: Vec<EndpointCount>,
+    /// Every status code, ascending.
+    pub status_codes: Vec<StatusCount>,
+    pub errors: Errors,
+    pub performance: Performance,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LineRef {
+    pub source: String,
+    pub line: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SkipReason {
+    pub reason: String,
+    pub count: u64,
+    /// `false` for reasons where the line was still used (e.g. `invalid_duration`).
+    pub whole_line: bool,
+    pub first_lines: Vec<LineRef>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct Skipped {
+    /// Lines left out entirely.
+    pub total: u64,
+    pub reasons: Vec<SkipReason>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SourceReport {
+    pub source: String,
+    pub bytes_read: u64,
+    /// Why the input could not be read, or was read only in part.
+    pub error: Option<String>,
+}
+
+/// The full report. Its JSON form is the documented `--json` schema.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Report {
+    #[serde(flatten)]
+    pub overall: Summary,
+    /// One summary per UTC day, ascending (`unknown` last).
+    pub days: Vec<Summary>,
+    pub skipped_lines: Skipped,
+    pub lines_read: u64,
+    /// Lines outside `--since/--until`.
+    pub filtered_out: u64,
+    pub first_timestamp: Option<String>,
+    pub last_timestamp: Option<String>,
+    pub sources: Vec<SourceReport>,
+}
+
+fn ranked<K>(m: impl IntoIterator<Item = (K, crate::analyze::Counted)>) -> Vec<(K, u64)> {
+    let mut v: Vec<_> = m.into_iter().collect();
+    v.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.1.first.cmp(&b.1.first)));
+    v.into_iter().map(|(k, c)| (k, c.count)).collect()
+}
+
+fn summarize(agg: &mut Agg, date: Option<String>, opts: &Options) -> Summary {
+    let endpoints = ranked(agg.endpoints.iter().map(|(k, c)| (k.clone(), *c)))
+        .into_iter()
+        .take(TOP_ENDPOINTS)
+        .map(|(path, count)| EndpointCount { path, count })
+        .collect();
+    let mut status: Vec<(Option<i64>, String, u64)> = agg
+        .status_int
+        .iter()
+        .map(|(k, c)| (Some(*k), k.to_string(), c.count))
+        .chain(agg.status_other.iter().map(|(k, c)| (None, k.clone(), c.count)))
+        .collect();
+    status.sort_by(|a, b| (a.0.is_none(), a.0, &a.1).cmp(&(b.0.is_none(), b.0, &b.1)));
+    let error_counts: Vec<ErrorCount> = ranked(agg.errors.iter().map(|(k, c)| (k.clone(), *c)))
+        .into_iter()
+        .map(|(error_type, count)| ErrorCount { error_type, count })
+        .collect();
+    let mut minutes: Vec<_> = agg.timeline.iter().collect();
+    minutes.sort_by_key(|(k, _)| (**k == UNKNOWN_DAY, **k));
+    let timeline = minutes
+        .into_iter()
+        .map(|(k, m)| {
+            let mut ids = m.request_ids.clone();
+            ids.sort();
+            TimelineMinute {
+                minute: if *k == UNKNOWN_DAY { "unknown".into() } else { timestamp::format_minute(*k) },
+                count: m.count,
+                by_type: m.by_type.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+                request_ids: ids.into_iter().map(|(_, id)| id).collect(),
+            }
+        })
+        .collect();
+    let mut perf: Vec<_> = agg.perf.iter_mut().collect();
+    perf.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.1.first.cmp(&b.1.first)));
+    let exact = perf.iter().all(|(_, p)| p.dist.is_exact());
+    let endpoint_stats = perf
+        .into_iter()
+        .map(|(path, p)| {
+            let ps = p.dist.percentiles(&[50, 95, 99]);
+            EndpointStats {
+                path: path.clone(),
+                count: p.count,
+                avg: if p.count > 0 { p.sum.value() / p.count as f64 } else { 0.0 },
+                min: p.min,
+                max: p.max,
+                p50: ps[0],
+                p95: ps[1],
+                p99: ps[2],
+            }
+        })
+        .collect();
+    sort_slow(&mut agg.slow);
+    let slow_requests = agg
+        .slow
+        .iter()
+        .take(crate::analyze::SLOW_REQUESTS)
+        .map(|s| SlowRequest {
+            request_id: s.request_id.clone(),
+            endpoint: s.endpoint.clone(),
+            duration: s.duration,
+            timestamp: s.timestamp.clone(),
+        })
+        .collect();
+    Summary {
+        date,
+        total_requests: agg.total,
+        successful_requests: agg.successful,
+        failed_requests: agg.failed,
+        unique_users: agg.users.len() as u64,
+        endpoints,
+        status_codes: status.into_iter().map(|(_, status_code, count)| StatusCount { status_code, count }).collect(),
+        errors: Errors {
+            total: agg.error_total,
+            top_errors: error_counts.iter().take(TOP_ERRORS).cloned().collect(),
+            error_counts,
+            timeline,
+        },
+        performance: Performance {
+            percentile_method: if exact { "exact".into() } else { "sketch".into() },
+            sketch_relative_error: SKETCH_RELATIVE_ERROR,
+            slow_threshold_seconds: opts.slow_threshold,
+            endpoint_stats,
+            slow_requests,
+        },
+    }
+}
+
+pub(crate) fn build(p: Partial, sources: Vec<SourceStat>, skipped: Skipped, opts: &Options) -> Report {
+    let mut day_keys: Vec<i64> = p.days.keys().copied().collect();
+    day_keys.sort_by_key(|d| (*d == UNKNOWN_DAY, *d));
+    let mut days_map = p.days;
+    let mut days = Vec::new();
+    let mut overall = Agg::default();
+    for d in day_keys {
+        let Some(mut agg) = days_map.remove(&d) else { continue };
+        let date = if d == UNKNOWN_DAY { "unknown".to_owned() } else { timestamp::format_day(d) };
+        days.push(summarize(&mut agg, Some(date), opts));
+        // Overall percentiles: exact while the total fits, else a sketch.
+        overall.merge(agg, opts.exact_limit.saturating_mul(2));
+    }
+    let _ = Dist::Exact(Vec::new());
+    Report {
+        overall: summarize(&mut overall, None, opts),
+        days,
+        skipped_lines: skipped,
+        lines_read: p.lines,
+        filtered_out: p.filtered_out,
+        first_timestamp: p.first_ts.map(timestamp::format_micros),
+        last_timestamp: p.last_ts.map(timestamp::format_micros),
+        sources: sources
+            .into_iter()
+            .map(|s| SourceReport { source: s.name, bytes_read: s.bytes_read, error: s.error })
+            .collect(),
+    }
+}
+
+/// Which part of the report a command shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Errors,
+    Perf,
+    Summary,
+}
+
+impl Report {
+    /// The JSON value for a command: the whole report for `summary`; for `errors` and
+    /// `perf` only their section plus `skipped_lines`, `lines_read` and `sources`.
+    pub fn to_json(&self, section: Section) -> serde_json::Value {
+        let full = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        if section == Section::Summary {
+            return full;
+        }
+        let keep: &[&str] = match section {
+            Section::Errors => &["errors"],
+            Section::Perf => &["performance"],
+            Section::Summary => &[],
+        };
+        let mut out = serde_json::Map::new();
+        if let serde_json::Value::Object(m) = full {
+            for (k, v) in m {
+                if keep.contains(&k.as_str())
+                    || matches!(k.as_str(), "skipped_lines" | "lines_read" | "filtered_out" | "sources")
+                {
+                    out.insert(k, v);
+                }
+            }
+        }
+        serde_json::Value::Object(out)
+    }
+
+    /// Plain-text tables.
+    pub fn to_text(&self, section: Section) -> String {
+        let mut o = String::new();
+        let multi_day = self.days.len() > 1;
+        match section {
+            Section::Summary => {
+                text_summary(&mut o, &self.overall, if multi_day { "All days" } else { "Summary" });
+                if multi_day {
+                    for d in &self.days {
+                        text_summary(&mut o, d, &format!("Day {}", d.date.as_deref().unwrap_or("?")));
+                    }
+                }
+            }
+            Section::Errors => text_errors(&mut o, &self.overall.errors, true),
+            Section::Perf => text_perf(&mut o, &self.overall.performance),
+        }
+        text_footer(&mut o, self);
+        o
+    }
+}
+
+fn fmt_s(x: f64) -> String {
+    if x >= 1.0 { format!("{x:.3}s") } else { format!("{:.1}ms", x * 1000.0) }
+}
+
+fn text_summary(o: &mut String, s: &Summary, title: &str) {
+    let _ = writeln!(o, "== {title} ==");
+    let _ = writeln!(
+        o,
+        "requests: {}  successful: {}  failed: {}  unique users: {}",
+        s.total_requests, s.successful_requests, s.failed_requests, s.unique_users
+    );
+    let _ = writeln!(o, "\nTop endpoints:");
+    let w = s.endpoints.iter().map(|e| e.path.len()).max().unwrap_or(8).max(8);
+    for e in &s.endpoints {
+        let _ = writeln!(o, "  {:<w$}  {:>10}", e.path, e.count);
+    }
+    let _ = writeln!(o, "\nStatus codes:");
+    for c in &s.status_codes {
+        let _ = writeln!(o, "  {:<6} {:>10}", c.status_code, c.count);
+    }
+    let _ = writeln!(o);
+    text_errors(o, &s.errors, false);
+    text_perf(o, &s.performance);
+}
+
+fn text_errors(o: &mut String, e: &Errors, timeline: bool) {
+    let _ = writeln!(o, "Errors: {}", e.total);
+    for c in &e.top_errors {
+        let _ = writeln!(o, "  {:<30} {:>10}", c.error_type, c.count);
+    }
+    if timeline && !e.timeline.is_empty() {
+        let _ = writeln!(o, "\nError timeline (per minute):");
+        for m in &e.timeline {
+            let types: Vec<String> = m.by_type.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let _ = writeln!(o, "  {}  {:>6}  {}  [{}]", m.minute, m.count, types.join(" "), m.request_ids.join(", "));
+        }
+    }
+    let _ = writeln!(o);
+}
+
+fn text_perf(o: &mut String, p: &Performance) {
+    let _ = writeln!(o, "Performance (percentiles: {}):", p.percentile_method);
+    let w = p.endpoint_stats.iter().map(|e| e.path.len()).max().unwrap_or(8).max(8);
+    let _ = writeln!(
+        o,
+        "  {:<w$}  {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "endpoint", "count", "avg", "min", "max", "p50", "p95", "p99"
+    );
+    for e in &p.endpoint_stats {
+        let _ = writeln!(
+            o,
+            "  {:<w$}  {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            e.path,
+            e.count,
+            fmt_s(e.avg),
+            fmt_s(e.min),
+            fmt_s(e.max),
+            fmt_s(e.p50),
+            fmt_s(e.p95),
+            fmt_s(e.p99)
+        );
+    }
+    let _ = writeln!(o, "\nSlowest requests over {}s: {}", p.slow_threshold_seconds, p.slow_requests.len());
+    for s in &p.slow_requests {
+        let _ = writeln!(
+            o,
+            "  {:>9}  {:<28} {}  {}",
+            fmt_s(s.duration),
+            s.endpoint,
+            s.timestamp.as_deref().unwrap_or("-"),
+            s.request_id.as_deref().unwrap_or("-")
+        );
+    }
+    let _ = writeln!(o);
+}
+
+fn text_footer(o: &mut String, r: &Report) {
+    let _ = writeln!(
+        o,
+        "lines read: {}  skipped: {}  outside time filter: {}  period: {} .. {}",
+        r.lines_read,
+        r.skipped_lines.total,
+        r.filtered_out,
+        r.first_timestamp.as_deref().unwrap_or("-"),
+        r.last_timestamp.as_deref().unwrap_or("-")
+    );
+    for s in &r.skipped_lines.reasons {
+        let lines: Vec<String> = s.first_lines.iter().map(|l| format!("{}:{}", l.source, l.line)).collect();
+        let _ = writeln!(o, "  {:<30} {:>10}  first at {}", s.reason, s.count, lines.join(", "));
+    }
+    for s in &r.sources {
+        if let Some(e) = &s.error {
+            let _ = writeln!(o, "  warning: {}: {}", s.source, e);
+        }
+    }
+}

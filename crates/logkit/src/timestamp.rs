@@ -1,0 +1,196 @@
+//! Minimal, allocation-free RFC 3339 / ISO 8601 timestamp parsing.
+//!
+//! Accepts `YYYY-MM-DD[T| ]HH:MM[:SS[.fraction]][Z|z|±HH:MM|±HHMM]`. A timestamp without an
+//! offset (the seed's `datetime.isoformat()` output) is taken as UTC.
+
+/// Microseconds since the Unix epoch (UTC).
+pub type Micros = i64;
+
+pub const MICROS_PER_MINUTE: i64 = 60_000_000;
+pub const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+#[inline]
+fn digits(b: &[u8], at: usize, n: usize) -> Option<i64> {
+    let s = b.get(at..at + n)?;
+    let mut v = 0i64;
+    for &c in s {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + i64::from(c - b'0');
+    }
+    Some(v)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// (year, month, day) of a day number since 1970-01-01.
+pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Parses a timestamp into microseconds since the epoch (UTC). `None` when it is not one.
+pub fn parse(s: &str) -> Option<Micros> {
+    let b = s.as_bytes();
+    let year = digits(b, 0, 4)?;
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    let month = digits(b, 5, 2)?;
+    let day = digits(b, 8, 2)?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let mut micros = days_from_civil(year, month, day) * MICROS_PER_DAY;
+    if b.len() == 10 {
+        return Some(micros);
+    }
+    if !matches!(b.get(10), Some(b'T' | b't' | b' ')) {
+        return None;
+    }
+    let hour = digits(b, 11, 2)?;
+    if b.get(13) != Some(&b':') {
+        return None;
+    }
+    let minute = digits(b, 14, 2)?;
+    let mut i = 16;
+    let mut second = 0;
+    if b.get(i) == Some(&b':') {
+        second = digits(b, 17, 2)?;
+        i = 19;
+        if b.get(i) == Some(&b'.') || b.get(i) == Some(&b',') {
+            i += 1;
+            let start = i;
+            let mut frac = 0i64;
+            let mut scale = 0;
+            while let Some(&c) = b.get(i) {
+                if !c.is_ascii_digit() {
+                    break;
+                }
+                if scale < 6 {
+                    frac = frac * 10 + i64::from(c - b'0');
+                    scale += 1;
+                }
+                i += 1;
+            }
+            if i == start {
+                return None;
+            }
+            while scale < 6 {
+                frac *= 10;
+                scale += 1;
+            }
+            micros += frac;
+        }
+    }
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    micros += ((hour * 60 + minute) * 60 + second) * 1_000_000;
+    match b.get(i) {
+        None => Some(micros),
+        Some(b'Z' | b'z') if i + 1 == b.len() => Some(micros),
+        Some(&sign @ (b'+' | b'-')) => {
+            let oh = digits(b, i + 1, 2)?;
+            let om = match (b.get(i + 3), b.len() - i) {
+                (Some(b':'), 6) => digits(b, i + 4, 2)?,
+                (Some(_), 5) => digits(b, i + 3, 2)?,
+                (None, 3) => 0,
+                _ => return None,
+            };
+            let off = (oh * 60 + om) * MICROS_PER_MINUTE;
+            Some(if sign == b'+' { micros - off } else { micros + off })
+        }
+        _ => None,
+    }
+}
+
+/// `YYYY-MM-DD` of a day number.
+pub fn format_day(day: i64) -> String {
+    let (y, m, d) = civil_from_days(day);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// `YYYY-MM-DDTHH:MMZ` of a minute number.
+pub fn format_minute(minute: i64) -> String {
+    let day = minute.div_euclid(1440);
+    let rem = minute.rem_euclid(1440);
+    format!("{}T{:02}:{:02}Z", format_day(day), rem / 60, rem % 60)
+}
+
+/// RFC 3339 (UTC, microseconds) of a timestamp.
+pub fn format_micros(t: Micros) -> String {
+    let day = t.div_euclid(MICROS_PER_DAY);
+    let rem = t.rem_euclid(MICROS_PER_DAY);
+    let secs = rem / 1_000_000;
+    format!(
+        "{}T{:02}:{:02}:{:02}.{:06}Z",
+        format_day(day),
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60,
+        rem % 1_000_000
+    )
+}
+
+/// Parses a `--since/--until` argument: an RFC 3339 timestamp, a date, or a duration ago
+/// (`2h`, `30min`, `7days`, via humantime) relative to `now`.
+pub fn parse_bound(s: &str, now: Micros) -> Option<Micros> {
+    if let Some(t) = parse(s.trim()) {
+        return Some(t);
+    }
+    let d = humantime::parse_duration(s.trim()).ok()?;
+    Some(now - i64::try_from(d.as_micros()).ok()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_seed_naive_isoformat_as_utc() {
+        let t = parse("2026-11-27T00:00:01.500000").unwrap();
+        assert_eq!(format_micros(t), "2026-11-27T00:00:01.500000Z");
+        assert_eq!(parse("2026-11-27T00:00:00"), parse("2026-11-27T00:00:00Z"));
+    }
+
+    #[test]
+    fn applies_offsets() {
+        assert_eq!(parse("2026-11-27T02:00:00+02:00"), parse("2026-11-27T00:00:00Z"));
+        assert_eq!(parse("2026-11-26T22:00:00-0200"), parse("2026-11-27T00:00:00Z"));
+        assert_eq!(parse("2026-11-27T00:00:00.123456789Z").unwrap() % 1_000_000, 123_456);
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        for s in ["broken", "", "2026-13-01T00:00:00", "2026-11-27T00:00:00Q", "2026-11-27T0"] {
+            assert_eq!(parse(s), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn civil_round_trip() {
+        for z in [-800_000, -1, 0, 1, 20_000, 3_000_000] {
+            let (y, m, d) = civil_from_days(z);
+            assert_eq!(days_from_civil(y, m, d), z);
+        }
+    }
+}
