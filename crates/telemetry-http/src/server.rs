@@ -248,6 +248,7 @@ where
         );
         // A context without a valid remote span (absent or malformed) leaves the span a root.
         let _ = span.set_parent(parent);
+        let request_span = span.clone();
 
         req.extensions_mut().insert(request_id.clone());
         if let Some(u) = &user_id {
@@ -281,7 +282,7 @@ where
             let duration = elapsed.as_secs_f64();
             let status_code = status_str(status);
 
-            let span = tracing::Span::current();
+            let span = request_span;
             span.record("http.response.status_code", status.as_u16());
             let error_type = if panic.is_some() {
                 Some("panic".into())
@@ -297,7 +298,10 @@ where
 
             let mut attrs = Vec::with_capacity(5);
             attrs.push(KeyValue::new("http.request.method", method));
-            attrs.push(KeyValue::new("http.route", route.to_string()));
+            attrs.push(KeyValue::new(
+                "http.route",
+                opentelemetry::StringValue::from(route.clone()),
+            ));
             attrs.push(KeyValue::new(
                 "http.response.status_code",
                 i64::from(status.as_u16()),

@@ -1,0 +1,143 @@
+//! Added cost per request of the server layer, in process (router driven with `oneshot`, no
+//! network), side by side in one run:
+//! - `bare`: the router alone;
+//! - `ours`: + `HttpServerLayer` (span, 4 metrics, request id, `Request completed` log line);
+//! - `otel_tower+trace_layer`: + opentelemetry-instrumentation-tower 0.19 (axum) and tower-http's
+//!   `TraceLayer`, what a user would assemble instead.
+//!
+//! All three run under the same subscriber: tracing-opentelemetry (spans), our JSON layer writing to
+//! a lossy non-blocking file, and the OTel log bridge, with SDK providers whose exporters discard
+//! (so nothing is measured but the app-side cost). Level filter `info,tower_http=debug` so that
+//! TraceLayer's (debug) spans and events are on, as a user of it would have them.
+
+use std::convert::Infallible;
+use std::hint::black_box;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::Request;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::logs::{BatchLogProcessor, LogBatch, LogExporter, SdkLoggerProvider};
+use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider};
+use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter};
+use tower::ServiceExt as _;
+use tracing_subscriber::prelude::*;
+
+/// Exporter that accepts and discards everything (bench only: isolates the app-side cost).
+#[derive(Debug)]
+struct Discard;
+
+impl SpanExporter for Discard {
+    async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
+        Ok(())
+    }
+}
+
+impl LogExporter for Discard {
+    async fn export(&self, _batch: LogBatch<'_>) -> OTelSdkResult {
+        Ok(())
+    }
+}
+
+fn install() -> (tracing_appender::non_blocking::WorkerGuard, tempfile_dir::Dir) {
+    let dir = tempfile_dir::Dir::new();
+    let tp = SdkTracerProvider::builder()
+        .with_span_processor(BatchSpanProcessor::builder(Discard).build())
+        .build();
+    let lp = SdkLoggerProvider::builder()
+        .with_log_processor(BatchLogProcessor::builder(Discard).build())
+        .build();
+    let mp = SdkMeterProvider::builder().with_reader(ManualReader::builder().build()).build();
+    opentelemetry::global::set_meter_provider(mp);
+    opentelemetry::global::set_tracer_provider(tp.clone());
+    opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
+    let file = std::fs::File::create(dir.path().join("bench.json")).expect("file");
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .finish(file);
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::EnvFilter::new("info,tower_http=debug"))
+        .with(
+            tracing_opentelemetry::layer()
+                .with_tracer(opentelemetry::trace::TracerProvider::tracer(&tp, "bench"))
+                .with_tracked_inactivity(false)
+                .with_threads(false)
+                .with_filter(tracing_subscriber::filter::filter_fn(|m| m.is_span())),
+        )
+        .with(telemetry::json::JsonLayer::new().with_sink(tracing::Level::TRACE, writer))
+        .with(opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(&lp));
+    tracing::subscriber::set_global_default(subscriber).expect("subscriber");
+    (guard, dir)
+}
+
+/// A temporary directory removed on drop (std only).
+mod tempfile_dir {
+    pub struct Dir(std::path::PathBuf);
+    impl Dir {
+        pub fn new() -> Self {
+            let p = std::env::temp_dir().join(format!("telemetry-http-bench-{}", std::process::id()));
+            std::fs::create_dir_all(&p).expect("temp dir");
+            Dir(p)
+        }
+        pub fn path(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn router() -> Router {
+    Router::new().route("/api/v1/jobs/{job_id}", get(|| async { "hello" }))
+}
+
+fn request() -> Request<Body> {
+    Request::builder()
+        .uri("/api/v1/jobs/42")
+        .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        .body(Body::empty())
+        .expect("request")
+}
+
+fn run(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, app: Router) {
+    c.bench_function(name, |b| {
+        b.iter(|| {
+            let resp = rt.block_on(app.clone().oneshot(request()));
+            let resp: Result<_, Infallible> = resp;
+            black_box(resp.map(|r| r.status()))
+        })
+    });
+}
+
+fn bench(c: &mut Criterion) {
+    let _keep = install();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    run(c, &rt, "server_layer/bare", router());
+    run(c, &rt, "server_layer/ours", router().layer(telemetry_http::HttpServerLayer::new()));
+    run(
+        c,
+        &rt,
+        "server_layer/otel_tower+trace_layer",
+        router()
+            .layer(opentelemetry_instrumentation_tower::http::server::Layer::new())
+            .layer(tower_http::trace::TraceLayer::new_for_http()),
+    );
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(std::time::Duration::from_secs(1))
+        .measurement_time(std::time::Duration::from_secs(4))
+        .sample_size(50);
+    targets = bench
+}
+criterion_main!(benches);
