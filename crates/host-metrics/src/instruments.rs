@@ -91,9 +91,21 @@ fn register_cpu(meter: &Meter, shared: &Shared) {
         }))
         .build();
     for (index, name, description) in [
-        (0, SYSTEM_CPU_LOAD_AVERAGE_1M, "Average CPU load over 1 minute"),
-        (1, SYSTEM_CPU_LOAD_AVERAGE_5M, "Average CPU load over 5 minutes"),
-        (2, SYSTEM_CPU_LOAD_AVERAGE_15M, "Average CPU load over 15 minutes"),
+        (
+            0,
+            SYSTEM_CPU_LOAD_AVERAGE_1M,
+            "Average CPU load over 1 minute",
+        ),
+        (
+            1,
+            SYSTEM_CPU_LOAD_AVERAGE_5M,
+            "Average CPU load over 5 minutes",
+        ),
+        (
+            2,
+            SYSTEM_CPU_LOAD_AVERAGE_15M,
+            "Average CPU load over 15 minutes",
+        ),
     ] {
         meter
             .f64_observable_gauge(name)

@@ -19,13 +19,14 @@ pub fn resource_attributes() -> Vec<KeyValue> {
     ];
     let name = System::name().ok();
     let kernel = System::kernel_version().ok();
-    let description = System::long_os_version()
-        .ok()
-        .or_else(|| name.clone())
-        .map(|d| match &kernel {
-            Some(kernel) => format!("{d} (kernel {kernel})"),
-            None => d,
-        });
+    let description =
+        System::long_os_version()
+            .ok()
+            .or_else(|| name.clone())
+            .map(|d| match &kernel {
+                Some(kernel) => format!("{d} (kernel {kernel})"),
+                None => d,
+            });
     if let Some(description) = description {
         attributes.push(KeyValue::new(OS_DESCRIPTION, description));
     }
@@ -35,10 +36,10 @@ pub fn resource_attributes() -> Vec<KeyValue> {
     if let Ok(version) = System::os_version() {
         attributes.push(KeyValue::new(OS_VERSION, version));
     }
-    if let Ok(host) = System::host_name() {
-        if !host.is_empty() {
-            attributes.push(KeyValue::new(HOST_NAME, host));
-        }
+    if let Ok(host) = System::host_name()
+        && !host.is_empty()
+    {
+        attributes.push(KeyValue::new(HOST_NAME, host));
     }
     attributes
 }

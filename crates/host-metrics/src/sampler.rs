@@ -371,7 +371,8 @@ enum CpuTimes {
 
 impl CpuTimes {
     fn utilization_since(&self, prev: &CpuTimes, elapsed: f64) -> Vec<(Option<&'static str>, f64)> {
-        let delta = |now: Duration, then: Duration| ratio(now.saturating_sub(then).as_secs_f64() / elapsed);
+        let delta =
+            |now: Duration, then: Duration| ratio(now.saturating_sub(then).as_secs_f64() / elapsed);
         match (self, prev) {
             (
                 CpuTimes::Split { user, system },

@@ -31,12 +31,18 @@ fn first_sample_primes_cpu_and_the_second_reports_a_ratio() {
     let mut s = sampler(Config::default());
     let first = s.sample();
     let cpu = first.cpu.expect("cpu source reports");
-    assert!(cpu.total.is_none(), "priming sample must not report utilization");
+    assert!(
+        cpu.total.is_none(),
+        "priming sample must not report utilization"
+    );
     assert!(first.process.expect("process").cpu_utilization.is_empty());
 
     std::thread::sleep(Duration::from_millis(300));
     let second = s.sample();
-    let total = second.cpu.and_then(|c| c.total).expect("second sample reports");
+    let total = second
+        .cpu
+        .and_then(|c| c.total)
+        .expect("second sample reports");
     assert!((0.0..=1.0).contains(&total), "{total}");
 }
 
@@ -89,7 +95,11 @@ fn process_cpu_utilization_is_positive_under_a_busy_loop() {
     let p = s.sample().process.expect("process");
     let busy: f64 = p.cpu_utilization.iter().map(|(_, v)| v).sum();
     assert!(busy > 0.0, "{:?}", p.cpu_utilization);
-    assert!(p.cpu_utilization.iter().all(|(_, v)| (0.0..=1.0).contains(v)));
+    assert!(
+        p.cpu_utilization
+            .iter()
+            .all(|(_, v)| (0.0..=1.0).contains(v))
+    );
     if cfg!(unix) {
         let modes: Vec<_> = p.cpu_utilization.iter().map(|(m, _)| *m).collect();
         assert_eq!(modes, [Some("user"), Some("system")]);
@@ -158,9 +168,18 @@ fn a_panicking_source_is_skipped_in_the_exported_metrics_while_the_rest_report()
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    assert!(names.iter().any(|n| n == "system.memory.usage"), "{names:?}");
-    assert!(names.iter().any(|n| n == "process.cpu.utilization"), "{names:?}");
-    assert!(!names.iter().any(|n| n.starts_with("system.cpu.")), "{names:?}");
+    assert!(
+        names.iter().any(|n| n == "system.memory.usage"),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n == "process.cpu.utilization"),
+        "{names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n.starts_with("system.cpu.")),
+        "{names:?}"
+    );
     handle.shutdown().expect("shutdown");
 }
 
@@ -179,10 +198,16 @@ fn shutdown_is_prompt_even_with_a_long_interval_and_stops_reporting() {
     }
     let started = Instant::now();
     handle.shutdown().expect("shutdown");
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     let after = metric_names(&provider, &exporter);
     assert!(
-        !after.iter().any(|n| n.starts_with("system.") || n.starts_with("process.")),
+        !after
+            .iter()
+            .any(|n| n.starts_with("system.") || n.starts_with("process.")),
         "{after:?}"
     );
 }
@@ -197,7 +222,11 @@ fn dropping_the_handle_stops_the_sampler_thread() {
         .expect("start");
     let started = Instant::now();
     drop(handle); // waits for the thread's exit signal (at most 2 s)
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
