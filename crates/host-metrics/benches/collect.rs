@@ -7,7 +7,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use host_metrics::{HostMetrics, __bench::Collector};
+use host_metrics::{__bench::Collector, HostMetrics};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 
@@ -19,7 +19,9 @@ fn collection(c: &mut Criterion) {
         .sample_size(30);
 
     let mut all = Collector::new(&HostMetrics::builder().build()).expect("collector");
-    group.bench_function("collect_all_sources", |b| b.iter(|| black_box(all.collect())));
+    group.bench_function("collect_all_sources", |b| {
+        b.iter(|| black_box(all.collect()))
+    });
 
     let mut per_cpu =
         Collector::new(&HostMetrics::builder().with_per_cpu(true).build()).expect("collector");

@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use host_metrics::{DEFAULT_INTERVAL, HostMetrics, __bench::Collector};
+use host_metrics::{__bench::Collector, DEFAULT_INTERVAL, HostMetrics};
 
 struct Counting;
 
