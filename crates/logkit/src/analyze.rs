@@ -8,8 +8,8 @@ use crate::input::{self, Source};
 use crate::line::{self, Parsed, Val};
 use crate::report::{self, Report};
 use crate::timestamp::{self, MICROS_PER_DAY, MICROS_PER_MINUTE, Micros};
-use sketches_ddsketch::{Config as SketchConfig, DDSketch};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use sketches_ddsketch::{Config as SketchConfig, DDSketch};
 use std::io::{ErrorKind, Read};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,13 +56,18 @@ impl Default for Options {
             since: None,
             until: None,
             slow_threshold: 5.0,
-            threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
             identity: None,
             progress: false,
             max_line_bytes: 16 << 20,
             exact_limit: 2_000_000,
             chunk_bytes: 1 << 20,
-            stage: std::env::var("LOGKIT_STAGE").ok().and_then(|v| v.parse().ok()).unwrap_or(0),
+            stage: std::env::var("LOGKIT_STAGE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
         }
     }
 }
@@ -123,7 +128,10 @@ impl Counted {
     }
 }
 
-fn bump<K: std::hash::Hash + Eq + std::borrow::Borrow<Q>, Q: std::hash::Hash + Eq + ?Sized + ToOwned<Owned = K>>(
+fn bump<
+    K: std::hash::Hash + Eq + std::borrow::Borrow<Q>,
+    Q: std::hash::Hash + Eq + ?Sized + ToOwned<Owned = K>,
+>(
     m: &mut HashMap<K, Counted>,
     k: &Q,
     seq: u64,
@@ -131,11 +139,20 @@ fn bump<K: std::hash::Hash + Eq + std::borrow::Borrow<Q>, Q: std::hash::Hash + E
     if let Some(c) = m.get_mut(k) {
         c.count += 1;
     } else {
-        m.insert(k.to_owned(), Counted { count: 1, first: seq });
+        m.insert(
+            k.to_owned(),
+            Counted {
+                count: 1,
+                first: seq,
+            },
+        );
     }
 }
 
-fn merge_counts<K: std::hash::Hash + Eq>(into: &mut HashMap<K, Counted>, from: HashMap<K, Counted>) {
+fn merge_counts<K: std::hash::Hash + Eq>(
+    into: &mut HashMap<K, Counted>,
+    from: HashMap<K, Counted>,
+) {
     for (k, c) in from {
         into.entry(k).or_insert(Counted::new(c.first)).merge(&c);
     }
@@ -153,7 +170,7 @@ pub(crate) fn new_sketch() -> DDSketch {
 }
 
 impl Dist {
-    fn to_sketch(&mut self) {
+    fn make_sketch(&mut self) {
         if let Dist::Exact(v) = self {
             let mut s = new_sketch();
             for &x in v.iter() {
@@ -166,8 +183,8 @@ impl Dist {
         match (&mut *self, o) {
             (Dist::Exact(a), Dist::Exact(b)) if a.len() + b.len() <= exact_limit => a.extend(b),
             (_, mut o) => {
-                self.to_sketch();
-                o.to_sketch();
+                self.make_sketch();
+                o.make_sketch();
                 if let (Dist::Sketch(a), Dist::Sketch(b)) = (self, o) {
                     // Same configuration on both sides: merge cannot fail.
                     let _ = a.merge(&b);
@@ -198,7 +215,11 @@ impl Dist {
                             return 0.0;
                         }
                         let idx = ((n as u64 * p / 100) as usize).min(n - 1);
-                        let q = if idx + 1 >= n { 1.0 } else { ((idx as f64 + 0.5) / (n as f64 - 1.0)).min(1.0) };
+                        let q = if idx + 1 >= n {
+                            1.0
+                        } else {
+                            ((idx as f64 + 0.5) / (n as f64 - 1.0)).min(1.0)
+                        };
                         s.quantile(q).ok().flatten().unwrap_or(0.0)
                     })
                     .collect()
@@ -409,10 +430,10 @@ impl Partial {
         }
     }
 
-    fn to_sketches(&mut self) {
+    fn make_sketches(&mut self) {
         for agg in self.days.values_mut() {
             for p in agg.perf.values_mut() {
-                p.dist.to_sketch();
+                p.dist.make_sketch();
             }
             agg.exact_values = 0;
         }
@@ -443,7 +464,7 @@ impl Partial {
         self.chunk_lines.push((c.id, n));
         self.lines += u64::from(n);
         if !self.sketched && self.exact_values > opts.exact_limit {
-            self.to_sketches();
+            self.make_sketches();
         }
     }
 
@@ -455,22 +476,37 @@ impl Partial {
         let Ok(s) = std::str::from_utf8(bytes) else {
             return self.skip(Reason::InvalidUtf8, chunk, n);
         };
-        if opts.stage == 1 { return; }
+        if opts.stage == 1 {
+            return;
+        }
         let l = match line::parse(s) {
             Ok(Parsed::Object(l)) => l,
             Ok(Parsed::NotObject) => return self.skip(Reason::NotAnObject, chunk, n),
             Err(_) => {
-                let r = if s.trim().is_empty() { Reason::BlankLine } else { Reason::MalformedJson };
+                let r = if s.trim().is_empty() {
+                    Reason::BlankLine
+                } else {
+                    Reason::MalformedJson
+                };
                 return self.skip(r, chunk, n);
             }
         };
-        if opts.stage == 2 { return; }
-        let is_error = matches!(l.level.as_ref().and_then(Val::as_str), Some("ERROR" | "CRITICAL"));
+        if opts.stage == 2 {
+            return;
+        }
+        let is_error = matches!(
+            l.level.as_ref().and_then(Val::as_str),
+            Some("ERROR" | "CRITICAL")
+        );
         let completed = l.message.as_ref().and_then(Val::as_str) == Some("Request completed");
         if !is_error && !completed {
             return;
         }
-        let ts = l.timestamp.as_ref().and_then(Val::as_str).and_then(timestamp::parse);
+        let ts = l
+            .timestamp
+            .as_ref()
+            .and_then(Val::as_str)
+            .and_then(timestamp::parse);
         if opts.since.is_some() || opts.until.is_some() {
             let Some(t) = ts else {
                 return self.skip(Reason::NoTimestamp, chunk, n);
@@ -572,7 +608,11 @@ impl Partial {
                             min: f64::INFINITY,
                             max: f64::NEG_INFINITY,
                             first: seq,
-                            dist: if exact { Dist::Exact(Vec::new()) } else { Dist::Sketch(Box::new(new_sketch())) },
+                            dist: if exact {
+                                Dist::Exact(Vec::new())
+                            } else {
+                                Dist::Sketch(Box::new(new_sketch()))
+                            },
                         }),
                     };
                     p.count += 1;
@@ -625,7 +665,11 @@ pub struct Analysis {
     pub(crate) chunk_file: Vec<u32>,
 }
 
-fn worker(rx: Arc<Mutex<Receiver<Chunk>>>, pool: Arc<Mutex<Vec<Vec<u8>>>>, opts: Options) -> Partial {
+fn worker(
+    rx: Arc<Mutex<Receiver<Chunk>>>,
+    pool: Arc<Mutex<Vec<Vec<u8>>>>,
+    opts: Options,
+) -> Partial {
     let mut p = Partial::default();
     loop {
         let next = match rx.lock() {
@@ -634,12 +678,12 @@ fn worker(rx: Arc<Mutex<Receiver<Chunk>>>, pool: Arc<Mutex<Vec<Vec<u8>>>>, opts:
         };
         let Ok(c) = next else { break };
         p.process_chunk(&c, &opts);
-        if let Ok(mut pool) = pool.lock()
+        if c.buf.len() <= opts.chunk_bytes * 4
+            && !c.buf.is_empty()
+            && let Ok(mut pool) = pool.lock()
             && pool.len() < 8
         {
-            if c.buf.len() <= opts.chunk_bytes * 4 && !c.buf.is_empty() {
-                pool.push(c.buf);
-            }
+            pool.push(c.buf);
         }
     }
     p
@@ -665,7 +709,16 @@ impl Feeder<'_> {
         let id = self.next_id;
         self.next_id += 1;
         self.chunk_file.push(file);
-        self.tx.send(Chunk { id, file, base, buf, len, too_long }).is_ok()
+        self.tx
+            .send(Chunk {
+                id,
+                file,
+                base,
+                buf,
+                len,
+                too_long,
+            })
+            .is_ok()
     }
 
     /// Reads one input to its end (or first error), sending blocks of whole lines.
@@ -771,9 +824,17 @@ pub fn analyze(args: &[String], opts: &Options) -> Result<Report, AnalyzeError> 
     let (sources, unresolved) = input::expand(args);
     let mut a = run(&sources, opts)?;
     for u in unresolved {
-        a.sources.push(SourceStat { name: u.arg, bytes_read: 0, chunks: (0, 0), error: Some(u.reason) });
+        a.sources.push(SourceStat {
+            name: u.arg,
+            bytes_read: 0,
+            chunks: (0, 0),
+            error: Some(u.reason),
+        });
     }
-    let nothing = a.partial.lines == 0 && a.sources.iter().all(|s| s.error.is_some() || s.bytes_read == 0);
+    let nothing = a.partial.lines == 0
+        && a.sources
+            .iter()
+            .all(|s| s.error.is_some() || s.bytes_read == 0);
     if nothing {
         let why: Vec<String> = if a.sources.is_empty() {
             vec!["no input".into()]
@@ -803,7 +864,10 @@ pub fn run(sources: &[Source], opts: &Options) -> Result<Analysis, AnalyzeError>
         })
         .sum();
     let bar = opts.progress.then(|| {
-        let pb = indicatif::ProgressBar::with_draw_target(Some(total_size), indicatif::ProgressDrawTarget::stderr());
+        let pb = indicatif::ProgressBar::with_draw_target(
+            Some(total_size),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
         if let Ok(style) = indicatif::ProgressStyle::with_template(
             "{spinner} {bytes}/{total_bytes} {bar:30} {binary_bytes_per_sec} eta {eta} {msg}",
         ) {
@@ -822,30 +886,47 @@ pub fn run(sources: &[Source], opts: &Options) -> Result<Analysis, AnalyzeError>
                 scope.spawn(move || worker(rx, pool, o))
             })
             .collect();
-        let mut feeder = Feeder { tx, pool: Arc::clone(&pool), next_id: 0, chunk_file: Vec::new(), opts };
+        let mut feeder = Feeder {
+            tx,
+            pool: Arc::clone(&pool),
+            next_id: 0,
+            chunk_file: Vec::new(),
+            opts,
+        };
         for (i, src) in sources.iter().enumerate() {
             let first = feeder.next_id;
-            let before = counter.load(Ordering::Relaxed);
             let name = src.name();
             if let Some(pb) = &bar {
                 pb.set_message(name.clone());
             }
-            let (bytes, error) = match input::open(src, opts.identity.as_deref(), Arc::clone(&counter)) {
-                Ok((mut r, _)) => {
-                    // Progress: poll the byte counter between blocks via a small wrapper.
-                    let mut pr = ProgressRead { inner: &mut r, bar: bar.as_ref(), counter: &counter };
-                    feeder.feed(i as u32, &mut pr)
-                }
-                Err(e) => (0, Some(e.to_string())),
-            };
-            let _ = before;
-            stats.push(SourceStat { name, bytes_read: bytes, chunks: (first, feeder.next_id), error });
+            let (bytes, error) =
+                match input::open(src, opts.identity.as_deref(), Arc::clone(&counter)) {
+                    Ok((mut r, _)) => {
+                        // Progress: poll the byte counter between blocks via a small wrapper.
+                        let mut pr = ProgressRead {
+                            inner: &mut r,
+                            bar: bar.as_ref(),
+                            counter: &counter,
+                        };
+                        feeder.feed(i as u32, &mut pr)
+                    }
+                    Err(e) => (0, Some(e.to_string())),
+                };
+            stats.push(SourceStat {
+                name,
+                bytes_read: bytes,
+                chunks: (first, feeder.next_id),
+                error,
+            });
         }
         chunk_file = std::mem::take(&mut feeder.chunk_file);
         drop(feeder);
         let mut out = Vec::new();
         for h in handles {
-            out.push(h.join().map_err(|_| AnalyzeError::Worker("a parser thread panicked".into()))?);
+            out.push(
+                h.join()
+                    .map_err(|_| AnalyzeError::Worker("a parser thread panicked".into()))?,
+            );
         }
         Ok::<_, AnalyzeError>(out)
     })?;
@@ -879,7 +960,11 @@ pub fn run(sources: &[Source], opts: &Options) -> Result<Analysis, AnalyzeError>
             }
         }
     }
-    Ok(Analysis { partial: merged, sources: stats, chunk_file })
+    Ok(Analysis {
+        partial: merged,
+        sources: stats,
+        chunk_file,
+    })
 }
 
 struct ProgressRead<'a, 'b> {
@@ -921,7 +1006,10 @@ pub fn finish(a: Analysis, opts: &Options) -> Report {
     let names: Vec<String> = a.sources.iter().map(|s| s.name.clone()).collect();
     let locate = |(chunk, line): (u32, u32)| -> (u32, u64) {
         let f = a.chunk_file.get(chunk as usize).copied().unwrap_or(0);
-        (f, start_line.get(chunk as usize).copied().unwrap_or(1) + u64::from(line))
+        (
+            f,
+            start_line.get(chunk as usize).copied().unwrap_or(1) + u64::from(line),
+        )
     };
     let mut skipped = report::Skipped::default();
     for r in Reason::ALL {
@@ -938,7 +1026,10 @@ pub fn finish(a: Analysis, opts: &Options) -> Report {
                 whole_line: r.whole_line(),
                 first_lines: firsts
                     .into_iter()
-                    .map(|(f, l)| report::LineRef { source: names.get(f as usize).cloned().unwrap_or_default(), line: l })
+                    .map(|(f, l)| report::LineRef {
+                        source: names.get(f as usize).cloned().unwrap_or_default(),
+                        line: l,
+                    })
                     .collect(),
             });
         }

@@ -7,8 +7,12 @@ use std::str::FromStr;
 
 /// Reads the identities (`AGE-SECRET-KEY-1...` lines) of an identity file.
 pub fn load_identities(path: &Path) -> Result<Vec<Box<dyn age::Identity>>, InputError> {
-    let err = |reason: String| InputError::Identity { path: path.to_path_buf(), reason };
-    let file = age::IdentityFile::from_file(path.to_string_lossy().into_owned()).map_err(|e| err(e.to_string()))?;
+    let err = |reason: String| InputError::Identity {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let file = age::IdentityFile::from_file(path.to_string_lossy().into_owned())
+        .map_err(|e| err(e.to_string()))?;
     let ids = file.into_identities().map_err(|e| err(e.to_string()))?;
     if ids.is_empty() {
         return Err(err("no identity in file".into()));
@@ -17,7 +21,10 @@ pub fn load_identities(path: &Path) -> Result<Vec<Box<dyn age::Identity>>, Input
 }
 
 /// Wraps an age-encrypted (binary or ASCII-armored) stream with its decryption.
-pub fn decrypt_reader<'a, R: BufRead + 'a>(r: R, identity: &Path) -> Result<Box<dyn Read + 'a>, InputError> {
+pub fn decrypt_reader<'a, R: BufRead + 'a>(
+    r: R,
+    identity: &Path,
+) -> Result<Box<dyn Read + 'a>, InputError> {
     let ids = load_identities(identity)?;
     let armored = age::armor::ArmoredReader::new(r);
     let dec = age::Decryptor::new(armored).map_err(|e| InputError::Age(e.to_string()))?;
@@ -44,12 +51,16 @@ pub fn encrypt_writer<W: Write>(
 ) -> Result<age::stream::StreamWriter<W>, ManageError> {
     let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
         .map_err(|e| ManageError::Encrypt(e.to_string()))?;
-    enc.wrap_output(w).map_err(|e| ManageError::Encrypt(e.to_string()))
+    enc.wrap_output(w)
+        .map_err(|e| ManageError::Encrypt(e.to_string()))
 }
 
 /// A new X25519 key pair: (identity file text, recipient).
 pub fn generate_identity() -> (String, String) {
     use age::secrecy::ExposeSecret;
     let id = age::x25519::Identity::generate();
-    (id.to_string().expose_secret().to_string(), id.to_public().to_string())
+    (
+        id.to_string().expose_secret().to_string(),
+        id.to_public().to_string(),
+    )
 }

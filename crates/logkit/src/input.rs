@@ -37,7 +37,10 @@ pub fn looks_like_log(name: &str) -> bool {
     if name.starts_with('.') || name.ends_with(".tmp") || name.contains(".logkit-tmp") {
         return false;
     }
-    name.contains(".json") || name.contains(".log") || name.ends_with(".gz") || name.ends_with(".age")
+    name.contains(".json")
+        || name.contains(".log")
+        || name.ends_with(".gz")
+        || name.ends_with(".age")
 }
 
 fn dir_logs(dir: &Path, out: &mut Vec<Source>, depth: u32) -> io::Result<()> {
@@ -74,9 +77,15 @@ pub fn expand(args: &[String]) -> (Vec<Source>, Vec<Unresolved>) {
         if p.is_dir() {
             let before = sources.len();
             if let Err(e) = dir_logs(p, &mut sources, 0) {
-                bad.push(Unresolved { arg: arg.clone(), reason: format!("cannot list directory: {e}") });
+                bad.push(Unresolved {
+                    arg: arg.clone(),
+                    reason: format!("cannot list directory: {e}"),
+                });
             } else if sources.len() == before {
-                bad.push(Unresolved { arg: arg.clone(), reason: "directory holds no log files".into() });
+                bad.push(Unresolved {
+                    arg: arg.clone(),
+                    reason: "directory holds no log files".into(),
+                });
             }
         } else if p.exists() {
             sources.push(Source::File(p.to_path_buf()));
@@ -90,13 +99,22 @@ pub fn expand(args: &[String]) -> (Vec<Source>, Vec<Unresolved>) {
                         }
                     }
                     if sources.len() == before {
-                        bad.push(Unresolved { arg: arg.clone(), reason: "pattern matched no file".into() });
+                        bad.push(Unresolved {
+                            arg: arg.clone(),
+                            reason: "pattern matched no file".into(),
+                        });
                     }
                 }
-                Err(e) => bad.push(Unresolved { arg: arg.clone(), reason: format!("bad glob pattern: {e}") }),
+                Err(e) => bad.push(Unresolved {
+                    arg: arg.clone(),
+                    reason: format!("bad glob pattern: {e}"),
+                }),
             }
         } else {
-            bad.push(Unresolved { arg: arg.clone(), reason: "no such file or directory".into() });
+            bad.push(Unresolved {
+                arg: arg.clone(),
+                reason: "no such file or directory".into(),
+            });
         }
     }
     (sources, bad)
@@ -160,14 +178,26 @@ pub fn open(
     counter: Arc<AtomicU64>,
 ) -> Result<(Box<dyn Read>, Option<u64>), InputError> {
     let (raw, size): (Box<dyn Read>, Option<u64>) = match src {
-        Source::Stdin => (Box::new(Counting { inner: io::stdin(), count: counter }), None),
+        Source::Stdin => (
+            Box::new(Counting {
+                inner: io::stdin(),
+                count: counter,
+            }),
+            None,
+        ),
         Source::File(p) => {
             let f = File::open(p).map_err(InputError::Io)?;
             let meta = f.metadata().map_err(InputError::Io)?;
             if meta.is_dir() {
                 return Err(InputError::IsDirectory);
             }
-            (Box::new(Counting { inner: f, count: counter }), Some(meta.len()))
+            (
+                Box::new(Counting {
+                    inner: f,
+                    count: counter,
+                }),
+                Some(meta.len()),
+            )
         }
     };
     let mut layers = Vec::new();

@@ -166,23 +166,30 @@ impl Visitor<'_> for FieldVisitor {
         f.write_str("a key")
     }
     fn visit_str<E>(self, v: &str) -> Result<Field, E> {
-        Ok(match v {
-            "timestamp" => Field::Timestamp,
-            "level" => Field::Level,
-            "message" => Field::Message,
-            "error_type" => Field::ErrorType,
-            "request_id" => Field::RequestId,
-            "user_id" => Field::UserId,
-            "path" => Field::Path,
-            "status_code" => Field::StatusCode,
-            "duration" => Field::Duration,
-            _ => Field::Other,
-        })
+        Ok(field_of(v.as_bytes()))
+    }
+}
+
+/// Key dispatch by length first, then bytes.
+#[inline]
+fn field_of(k: &[u8]) -> Field {
+    match k.len() {
+        4 if k == b"path" => Field::Path,
+        5 if k == b"level" => Field::Level,
+        7 if k == b"message" => Field::Message,
+        7 if k == b"user_id" => Field::UserId,
+        8 if k == b"duration" => Field::Duration,
+        9 if k == b"timestamp" => Field::Timestamp,
+        10 if k == b"error_type" => Field::ErrorType,
+        10 if k == b"request_id" => Field::RequestId,
+        11 if k == b"status_code" => Field::StatusCode,
+        _ => Field::Other,
     }
 }
 
 /// Outcome of parsing one line.
 #[derive(Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // built once per line on the stack, never stored
 pub enum Parsed<'a> {
     Object(Line<'a>),
     /// Valid JSON, but not an object.
@@ -259,6 +266,33 @@ struct Scanner<'a> {
 
 type R<T> = Result<T, SyntaxError>;
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Offset of the first `"`, `\\` or control byte: eight bytes at a time (SWAR), then bytewise.
+/// The bit tricks can flag bytes after a real match (borrows), never before one, so the
+/// lowest flagged byte is exact.
+#[inline]
+fn find_stop(b: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while let Some(w) = b.get(i..i + 8) {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(w);
+        let x = u64::from_le_bytes(a);
+        let q = x ^ (ONES * u64::from(b'"'));
+        let s = x ^ (ONES * u64::from(b'\\'));
+        let hit = (q.wrapping_sub(ONES) & !q)
+            | (s.wrapping_sub(ONES) & !s)
+            | (x.wrapping_sub(ONES * 0x20) & !x);
+        let hit = hit & HIGHS;
+        if hit != 0 {
+            return Some(i + (hit.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    b[i..].iter().position(|&c| STOP[c as usize]).map(|p| p + i)
+}
+
 /// Bytes that end a run of plain string content: `"`, `\\` and control characters.
 static STOP: [bool; 256] = {
     let mut t = [false; 256];
@@ -305,10 +339,9 @@ impl<'a> Scanner<'a> {
         let b = self.b;
         let mut i = self.i;
         loop {
-            // Advance to the next quote or backslash; control characters are invalid.
-            let off = match b[i..].iter().position(|&c| STOP[c as usize]) {
-                Some(off) => off,
-                None => return self.err(),
+            // Advance to the next quote, backslash or control character.
+            let Some(off) = find_stop(&b[i..]) else {
+                return self.err();
             };
             if b[i + off] < 0x20 {
                 self.i = i + off;
@@ -344,7 +377,9 @@ impl<'a> Scanner<'a> {
         if !esc {
             return Ok(Cow::Borrowed(&self.s[st..en]));
         }
-        serde_json::from_str::<String>(&self.s[st - 1..=en]).map(Cow::Owned).map_err(|_| SyntaxError(at))
+        serde_json::from_str::<String>(&self.s[st - 1..=en])
+            .map(Cow::Owned)
+            .map_err(|_| SyntaxError(at))
     }
     fn digits(&mut self) -> usize {
         let st = self.i;
@@ -392,7 +427,9 @@ impl<'a> Scanner<'a> {
                 return Ok(Val::Int(i));
             }
         }
-        t.parse::<f64>().map(Val::Float).map_err(|_| SyntaxError(st))
+        t.parse::<f64>()
+            .map(Val::Float)
+            .map_err(|_| SyntaxError(st))
     }
     fn literal(&mut self, word: &[u8]) -> R<()> {
         if self.b.get(self.i..self.i + word.len()) == Some(word) {
@@ -497,7 +534,7 @@ impl<'a> Scanner<'a> {
         } else {
             Cow::Borrowed(&self.s[st..en])
         };
-        FieldVisitor.visit_str::<serde_json::Error>(&k).unwrap_or(Field::Other)
+        field_of(k.as_bytes())
     }
     fn top(&mut self) -> R<Parsed<'a>> {
         self.ws();
@@ -570,7 +607,12 @@ impl<'a> Scanner<'a> {
 
 /// Parses one line (already valid UTF-8, without its newline).
 pub fn parse(s: &str) -> Result<Parsed<'_>, SyntaxError> {
-    Scanner { s, b: s.as_bytes(), i: 0 }.top()
+    Scanner {
+        s,
+        b: s.as_bytes(),
+        i: 0,
+    }
+    .top()
 }
 
 /// The same result through serde_json (the reference the scanner is tested against).
@@ -594,7 +636,9 @@ mod tests {
 
     #[test]
     fn reads_needed_fields_and_skips_the_rest() {
-        let l = obj(r#"{"timestamp":"2026-11-27T00:00:00","x":{"a":[1,2]},"level":"INFO","duration":0.5,"status_code":200,"user_id":null,"path":"/a\/b"}"#);
+        let l = obj(
+            r#"{"timestamp":"2026-11-27T00:00:00","x":{"a":[1,2]},"level":"INFO","duration":0.5,"status_code":200,"user_id":null,"path":"/a\/b"}"#,
+        );
         assert_eq!(l.level, Some(Val::Str("INFO".into())));
         assert_eq!(l.duration, Some(Val::Float(0.5)));
         assert_eq!(l.status_code, Some(Val::UInt(200)));
@@ -605,7 +649,10 @@ mod tests {
 
     #[test]
     fn last_duplicate_key_wins() {
-        assert_eq!(obj(r#"{"level":"INFO","level":"ERROR"}"#).level, Some(Val::Str("ERROR".into())));
+        assert_eq!(
+            obj(r#"{"level":"INFO","level":"ERROR"}"#).level,
+            Some(Val::Str("ERROR".into()))
+        );
     }
 
     #[test]

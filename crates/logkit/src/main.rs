@@ -1,6 +1,6 @@
 //! The `logkit` command line.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use logkit::manage::{self, ManageConfig};
 use logkit::{Options, Section, timestamp};
@@ -10,7 +10,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "logkit", version, about = "Analyse, rotate and archive JSON request logs")]
+#[command(
+    name = "logkit",
+    version,
+    about = "Analyse, rotate and archive JSON request logs"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -108,7 +112,10 @@ fn parse_size(s: &str) -> Result<u64, String> {
         }
         None => (s, 1),
     };
-    num.trim().parse::<u64>().map(|n| n * mul).map_err(|e| format!("invalid size {s:?}: {e}"))
+    num.trim()
+        .parse::<u64>()
+        .map(|n| n * mul)
+        .map_err(|e| format!("invalid size {s:?}: {e}"))
 }
 
 fn now_micros() -> i64 {
@@ -123,9 +130,9 @@ fn run_analysis(a: AnalyzeArgs, section: Section) -> Result<()> {
     let bound = |name: &str, v: &Option<String>| -> Result<Option<i64>> {
         match v {
             None => Ok(None),
-            Some(s) => timestamp::parse_bound(s, now)
-                .map(Some)
-                .with_context(|| format!("--{name} {s:?}: expected an RFC 3339 time, a date, or a duration like 2h")),
+            Some(s) => timestamp::parse_bound(s, now).map(Some).with_context(|| {
+                format!("--{name} {s:?}: expected an RFC 3339 time, a date, or a duration like 2h")
+            }),
         }
     };
     let mut opts = Options {
@@ -223,12 +230,7 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             eprintln!("logkit: error: {e:#}");
-            ExitCode::from(if e.to_string().is_empty() { 1 } else { 2 })
+            ExitCode::from(2)
         }
     }
-}
-
-#[allow(dead_code)]
-fn _unused() -> Result<()> {
-    bail!("unreachable")
 }

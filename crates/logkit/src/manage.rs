@@ -119,7 +119,9 @@ pub fn open_append(p: &Path) -> io::Result<File> {
 
 fn sync_dir(dir: &Path) -> Result<(), ManageError> {
     #[cfg(unix)]
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err("fsync directory", dir))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("fsync directory", dir))?;
     Ok(())
 }
 
@@ -143,15 +145,29 @@ pub fn rename_no_replace(from: &Path, to: &Path) -> Result<(), ManageError> {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists && same_file(from, to) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            return Err(ManageError::Io { op: "rename (target exists)", path: to.to_path_buf(), source: e });
+            return Err(ManageError::Io {
+                op: "rename (target exists)",
+                path: to.to_path_buf(),
+                source: e,
+            });
         }
         Err(e) if e.kind() == io::ErrorKind::Unsupported => {
             if to.exists() {
-                return Err(ManageError::Io { op: "rename (target exists)", path: to.to_path_buf(), source: e });
+                return Err(ManageError::Io {
+                    op: "rename (target exists)",
+                    path: to.to_path_buf(),
+                    source: e,
+                });
             }
             return fs::rename(from, to).map_err(io_err("rename", from));
         }
-        Err(e) => return Err(ManageError::Io { op: "link", path: from.to_path_buf(), source: e }),
+        Err(e) => {
+            return Err(ManageError::Io {
+                op: "link",
+                path: from.to_path_buf(),
+                source: e,
+            });
+        }
     }
     fs::remove_file(from).map_err(io_err("remove", from))
 }
@@ -160,12 +176,22 @@ fn list(dir: &Path) -> Result<Vec<(String, fs::Metadata)>, ManageError> {
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(ManageError::Io { op: "list", path: dir.to_path_buf(), source: e }),
+        Err(e) => {
+            return Err(ManageError::Io {
+                op: "list",
+                path: dir.to_path_buf(),
+                source: e,
+            });
+        }
     };
     let mut out = Vec::new();
     for e in rd.flatten() {
-        let Ok(name) = e.file_name().into_string() else { continue };
-        let Ok(m) = fs::symlink_metadata(e.path()) else { continue };
+        let Ok(name) = e.file_name().into_string() else {
+            continue;
+        };
+        let Ok(m) = fs::symlink_metadata(e.path()) else {
+            continue;
+        };
         if m.is_file() {
             out.push((name, m));
         }
@@ -175,7 +201,10 @@ fn list(dir: &Path) -> Result<Vec<(String, fs::Metadata)>, ManageError> {
 }
 
 fn age_of(m: &fs::Metadata) -> Duration {
-    m.modified().ok().and_then(|t| SystemTime::now().duration_since(t).ok()).unwrap_or(Duration::ZERO)
+    m.modified()
+        .ok()
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .unwrap_or(Duration::ZERO)
 }
 
 /// `<base>.pending.<N>` → (base, N).
@@ -199,10 +228,17 @@ fn gzip_to(src: &Path, tmp: &Path, level: u32) -> Result<u64, ManageError> {
     let mut input = File::open(src).map_err(io_err("open", src))?;
     let _ = fs::remove_file(tmp);
     let out = create_new(tmp).map_err(io_err("create", tmp))?;
-    let mut enc = GzEncoder::new(io::BufWriter::with_capacity(1 << 20, out), flate2::Compression::new(level));
+    let mut enc = GzEncoder::new(
+        io::BufWriter::with_capacity(1 << 20, out),
+        flate2::Compression::new(level),
+    );
     let n = io::copy(&mut input, &mut enc).map_err(io_err("compress", src))?;
     let w = enc.finish().map_err(io_err("compress", tmp))?;
-    let f = w.into_inner().map_err(|e| ManageError::Io { op: "write", path: tmp.to_path_buf(), source: e.into_error() })?;
+    let f = w.into_inner().map_err(|e| ManageError::Io {
+        op: "write",
+        path: tmp.to_path_buf(),
+        source: e.into_error(),
+    })?;
     f.sync_all().map_err(io_err("fsync", tmp))?;
     Ok(n)
 }
@@ -210,7 +246,11 @@ fn gzip_to(src: &Path, tmp: &Path, level: u32) -> Result<u64, ManageError> {
 fn shift_rotations(dir: &Path, base: &str) -> Result<(), ManageError> {
     let mut idx: Vec<usize> = list(dir)?
         .iter()
-        .filter_map(|(n, _)| parse_rotation_gz(n).filter(|(b, _)| *b == base).map(|(_, i)| i))
+        .filter_map(|(n, _)| {
+            parse_rotation_gz(n)
+                .filter(|(b, _)| *b == base)
+                .map(|(_, i)| i)
+        })
         .collect();
     idx.sort_unstable();
     for i in idx.into_iter().rev() {
@@ -223,11 +263,20 @@ fn shift_rotations(dir: &Path, base: &str) -> Result<(), ManageError> {
 
 /// Compresses one rotated file and publishes it as `<base>.1.gz` (shifting older ones).
 /// Returns `Ok(false)` when the file changed while being compressed (left for later).
-fn finish_pending(dir: &Path, base: &str, pending: &Path, level: u32) -> Result<Option<PathBuf>, ManageError> {
+fn finish_pending(
+    dir: &Path,
+    base: &str,
+    pending: &Path,
+    level: u32,
+) -> Result<Option<PathBuf>, ManageError> {
     let tmp = PathBuf::from(format!("{}{OUR_TMP}", pending.display()));
-    let before = fs::metadata(pending).map_err(io_err("stat", pending))?.len();
+    let before = fs::metadata(pending)
+        .map_err(io_err("stat", pending))?
+        .len();
     let n = gzip_to(pending, &tmp, level)?;
-    let after = fs::metadata(pending).map_err(io_err("stat", pending))?.len();
+    let after = fs::metadata(pending)
+        .map_err(io_err("stat", pending))?
+        .len();
     if n != before || after != before {
         let _ = fs::remove_file(&tmp);
         return Ok(None);
@@ -242,7 +291,9 @@ fn finish_pending(dir: &Path, base: &str, pending: &Path, level: u32) -> Result<
 }
 
 fn glob_match(pattern: &str, name: &str) -> bool {
-    glob::Pattern::new(pattern).map(|p| p.matches(name)).unwrap_or(false)
+    glob::Pattern::new(pattern)
+        .map(|p| p.matches(name))
+        .unwrap_or(false)
 }
 
 /// Rotates active files over `max_size` (rename to `.pending.N`, new empty file with mode
@@ -250,14 +301,18 @@ fn glob_match(pattern: &str, name: &str) -> bool {
 /// left behind), and keeps the newest `keep` compressed rotations per file.
 pub fn rotate(cfg: &ManageConfig) -> Result<RotateOutcome, ManageError> {
     if glob::Pattern::new(&cfg.pattern).is_err() {
-        return Err(ManageError::Config(format!("invalid pattern {:?}", cfg.pattern)));
+        return Err(ManageError::Config(format!(
+            "invalid pattern {:?}",
+            cfg.pattern
+        )));
     }
     let dir = cfg.dir.as_path();
     let mut out = RotateOutcome::default();
     let files = list(dir)?;
     // 1. Rotate oversized active files.
     for (name, m) in &files {
-        if !glob_match(&cfg.pattern, name) || name.contains(".pending.") || m.len() <= cfg.max_size {
+        if !glob_match(&cfg.pattern, name) || name.contains(".pending.") || m.len() <= cfg.max_size
+        {
             continue;
         }
         let next = files
@@ -271,7 +326,13 @@ pub fn rotate(cfg: &ManageConfig) -> Result<RotateOutcome, ManageError> {
         match create_new(&active) {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(ManageError::Io { op: "create", path: active, source: e }),
+            Err(e) => {
+                return Err(ManageError::Io {
+                    op: "create",
+                    path: active,
+                    source: e,
+                });
+            }
         }
         sync_dir(dir)?;
         out.rotated.push(pending);
@@ -308,8 +369,13 @@ pub fn rotate(cfg: &ManageConfig) -> Result<RotateOutcome, ManageError> {
     }
     // 3. Uncompressed numbered rotations (`<base>.<i>`, logroller without compression).
     for (name, m) in &list(dir)? {
-        let Some((base, i)) = name.rsplit_once('.') else { continue };
-        if i.parse::<usize>().is_err() || base.contains(".pending") || !glob_match(&cfg.pattern, base) {
+        let Some((base, i)) = name.rsplit_once('.') else {
+            continue;
+        };
+        if i.parse::<usize>().is_err()
+            || base.contains(".pending")
+            || !glob_match(&cfg.pattern, base)
+        {
             continue;
         }
         if age_of(m) < cfg.settle {
@@ -346,11 +412,19 @@ pub fn rotate(cfg: &ManageConfig) -> Result<RotateOutcome, ManageError> {
 }
 
 fn stamp(t: SystemTime) -> String {
-    let secs = t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
     let day = secs.div_euclid(86_400);
     let (y, m, d) = crate::timestamp::civil_from_days(day);
     let r = secs.rem_euclid(86_400);
-    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", r / 3600, r / 60 % 60, r % 60)
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        r / 3600,
+        r / 60 % 60,
+        r % 60
+    )
 }
 
 /// Moves compressed logs (`*.gz` in the log directory) older than `archive_after` into
@@ -368,7 +442,11 @@ pub fn archive(cfg: &ManageConfig) -> Result<Vec<PathBuf>, ManageError> {
         fs::create_dir_all(&adir).map_err(io_err("create directory", &adir))?;
         let mtime = m.modified().unwrap_or(SystemTime::UNIX_EPOCH);
         let base = parse_rotation_gz(&name).map_or(name.trim_end_matches(".gz"), |(b, _)| b);
-        let ext = if recipients.is_empty() { "gz" } else { "gz.age" };
+        let ext = if recipients.is_empty() {
+            "gz"
+        } else {
+            "gz.age"
+        };
         let mut target = adir.join(format!("{base}.{}.{ext}", stamp(mtime)));
         let mut k = 1;
         while target.exists() {
@@ -388,9 +466,11 @@ pub fn archive(cfg: &ManageConfig) -> Result<Vec<PathBuf>, ManageError> {
             let mut input = File::open(&src).map_err(io_err("open", &src))?;
             io::copy(&mut input, &mut w).map_err(io_err("encrypt", &src))?;
             let bw = w.finish().map_err(io_err("encrypt", &tmp))?;
-            let f = bw
-                .into_inner()
-                .map_err(|e| ManageError::Io { op: "write", path: tmp.clone(), source: e.into_error() })?;
+            let f = bw.into_inner().map_err(|e| ManageError::Io {
+                op: "write",
+                path: tmp.clone(),
+                source: e.into_error(),
+            })?;
             f.set_modified(mtime).map_err(io_err("set mtime", &tmp))?;
             f.sync_all().map_err(io_err("fsync", &tmp))?;
             rename_no_replace(&tmp, &target)?;
@@ -410,8 +490,10 @@ pub fn cleanup(cfg: &ManageConfig) -> Result<Vec<PathBuf>, ManageError> {
     let adir = cfg.dir.join("archive");
     let mut removed = Vec::new();
     for (name, m) in list(&adir)? {
-        let stale_tmp = name.ends_with(ARCHIVE_TMP) && age_of(&m) >= cfg.settle.max(Duration::from_secs(60));
-        let expired = (name.ends_with(".gz") || name.ends_with(".age")) && age_of(&m) >= cfg.retention;
+        let stale_tmp =
+            name.ends_with(ARCHIVE_TMP) && age_of(&m) >= cfg.settle.max(Duration::from_secs(60));
+        let expired =
+            (name.ends_with(".gz") || name.ends_with(".age")) && age_of(&m) >= cfg.retention;
         if stale_tmp || expired {
             let p = adir.join(&name);
             fs::remove_file(&p).map_err(io_err("remove", &p))?;

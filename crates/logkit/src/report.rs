@@ -1,6 +1,8 @@
 //! The report: a stable JSON schema (see README.md), plain-text tables and an HTML page.
 
-use crate::analyze::{Agg, Dist, Options, Partial, SKETCH_RELATIVE_ERROR, SourceStat, UNKNOWN_DAY, sort_slow};
+use crate::analyze::{
+    Agg, Options, Partial, SKETCH_RELATIVE_ERROR, SourceStat, UNKNOWN_DAY, sort_slow,
+};
 use crate::timestamp;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -161,7 +163,11 @@ fn summarize(agg: &mut Agg, date: Option<String>, opts: &Options) -> Summary {
         .status_int
         .iter()
         .map(|(k, c)| (Some(*k), k.to_string(), c.count))
-        .chain(agg.status_other.iter().map(|(k, c)| (None, k.clone(), c.count)))
+        .chain(
+            agg.status_other
+                .iter()
+                .map(|(k, c)| (None, k.clone(), c.count)),
+        )
         .collect();
     status.sort_by(|a, b| (a.0.is_none(), a.0, &a.1).cmp(&(b.0.is_none(), b.0, &b.1)));
     let error_counts: Vec<ErrorCount> = ranked(agg.errors.iter().map(|(k, c)| (k.clone(), *c)))
@@ -176,7 +182,11 @@ fn summarize(agg: &mut Agg, date: Option<String>, opts: &Options) -> Summary {
             let mut ids = m.request_ids.clone();
             ids.sort();
             TimelineMinute {
-                minute: if *k == UNKNOWN_DAY { "unknown".into() } else { timestamp::format_minute(*k) },
+                minute: if *k == UNKNOWN_DAY {
+                    "unknown".into()
+                } else {
+                    timestamp::format_minute(*k)
+                },
                 count: m.count,
                 by_type: m.by_type.iter().map(|(k, v)| (k.clone(), *v)).collect(),
                 request_ids: ids.into_iter().map(|(_, id)| id).collect(),
@@ -193,7 +203,11 @@ fn summarize(agg: &mut Agg, date: Option<String>, opts: &Options) -> Summary {
             EndpointStats {
                 path: path.clone(),
                 count: p.count,
-                avg: if p.count > 0 { p.sum.value() / p.count as f64 } else { 0.0 },
+                avg: if p.count > 0 {
+                    p.sum.value() / p.count as f64
+                } else {
+                    0.0
+                },
                 min: p.min,
                 max: p.max,
                 p50: ps[0],
@@ -221,7 +235,10 @@ fn summarize(agg: &mut Agg, date: Option<String>, opts: &Options) -> Summary {
         failed_requests: agg.failed,
         unique_users: agg.users.len() as u64,
         endpoints,
-        status_codes: status.into_iter().map(|(_, status_code, count)| StatusCount { status_code, count }).collect(),
+        status_codes: status
+            .into_iter()
+            .map(|(_, status_code, count)| StatusCount { status_code, count })
+            .collect(),
         errors: Errors {
             total: agg.error_total,
             top_errors: error_counts.iter().take(TOP_ERRORS).cloned().collect(),
@@ -229,7 +246,11 @@ fn summarize(agg: &mut Agg, date: Option<String>, opts: &Options) -> Summary {
             timeline,
         },
         performance: Performance {
-            percentile_method: if exact { "exact".into() } else { "sketch".into() },
+            percentile_method: if exact {
+                "exact".into()
+            } else {
+                "sketch".into()
+            },
             sketch_relative_error: SKETCH_RELATIVE_ERROR,
             slow_threshold_seconds: opts.slow_threshold,
             endpoint_stats,
@@ -238,20 +259,30 @@ fn summarize(agg: &mut Agg, date: Option<String>, opts: &Options) -> Summary {
     }
 }
 
-pub(crate) fn build(p: Partial, sources: Vec<SourceStat>, skipped: Skipped, opts: &Options) -> Report {
+pub(crate) fn build(
+    p: Partial,
+    sources: Vec<SourceStat>,
+    skipped: Skipped,
+    opts: &Options,
+) -> Report {
     let mut day_keys: Vec<i64> = p.days.keys().copied().collect();
     day_keys.sort_by_key(|d| (*d == UNKNOWN_DAY, *d));
     let mut days_map = p.days;
     let mut days = Vec::new();
     let mut overall = Agg::default();
     for d in day_keys {
-        let Some(mut agg) = days_map.remove(&d) else { continue };
-        let date = if d == UNKNOWN_DAY { "unknown".to_owned() } else { timestamp::format_day(d) };
+        let Some(mut agg) = days_map.remove(&d) else {
+            continue;
+        };
+        let date = if d == UNKNOWN_DAY {
+            "unknown".to_owned()
+        } else {
+            timestamp::format_day(d)
+        };
         days.push(summarize(&mut agg, Some(date), opts));
         // Overall percentiles: exact while the total fits, else a sketch.
         overall.merge(agg, opts.exact_limit.saturating_mul(2));
     }
-    let _ = Dist::Exact(Vec::new());
     Report {
         overall: summarize(&mut overall, None, opts),
         days,
@@ -262,7 +293,11 @@ pub(crate) fn build(p: Partial, sources: Vec<SourceStat>, skipped: Skipped, opts
         last_timestamp: p.last_ts.map(timestamp::format_micros),
         sources: sources
             .into_iter()
-            .map(|s| SourceReport { source: s.name, bytes_read: s.bytes_read, error: s.error })
+            .map(|s| SourceReport {
+                source: s.name,
+                bytes_read: s.bytes_read,
+                error: s.error,
+            })
             .collect(),
     }
 }
@@ -292,7 +327,10 @@ impl Report {
         if let serde_json::Value::Object(m) = full {
             for (k, v) in m {
                 if keep.contains(&k.as_str())
-                    || matches!(k.as_str(), "skipped_lines" | "lines_read" | "filtered_out" | "sources")
+                    || matches!(
+                        k.as_str(),
+                        "skipped_lines" | "lines_read" | "filtered_out" | "sources"
+                    )
                 {
                     out.insert(k, v);
                 }
@@ -307,10 +345,18 @@ impl Report {
         let multi_day = self.days.len() > 1;
         match section {
             Section::Summary => {
-                text_summary(&mut o, &self.overall, if multi_day { "All days" } else { "Summary" });
+                text_summary(
+                    &mut o,
+                    &self.overall,
+                    if multi_day { "All days" } else { "Summary" },
+                );
                 if multi_day {
                     for d in &self.days {
-                        text_summary(&mut o, d, &format!("Day {}", d.date.as_deref().unwrap_or("?")));
+                        text_summary(
+                            &mut o,
+                            d,
+                            &format!("Day {}", d.date.as_deref().unwrap_or("?")),
+                        );
                     }
                 }
             }
@@ -323,7 +369,11 @@ impl Report {
 }
 
 fn fmt_s(x: f64) -> String {
-    if x >= 1.0 { format!("{x:.3}s") } else { format!("{:.1}ms", x * 1000.0) }
+    if x >= 1.0 {
+        format!("{x:.3}s")
+    } else {
+        format!("{:.1}ms", x * 1000.0)
+    }
 }
 
 fn text_summary(o: &mut String, s: &Summary, title: &str) {
@@ -334,7 +384,13 @@ fn text_summary(o: &mut String, s: &Summary, title: &str) {
         s.total_requests, s.successful_requests, s.failed_requests, s.unique_users
     );
     let _ = writeln!(o, "\nTop endpoints:");
-    let w = s.endpoints.iter().map(|e| e.path.len()).max().unwrap_or(8).max(8);
+    let w = s
+        .endpoints
+        .iter()
+        .map(|e| e.path.len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
     for e in &s.endpoints {
         let _ = writeln!(o, "  {:<w$}  {:>10}", e.path, e.count);
     }
@@ -356,7 +412,14 @@ fn text_errors(o: &mut String, e: &Errors, timeline: bool) {
         let _ = writeln!(o, "\nError timeline (per minute):");
         for m in &e.timeline {
             let types: Vec<String> = m.by_type.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let _ = writeln!(o, "  {}  {:>6}  {}  [{}]", m.minute, m.count, types.join(" "), m.request_ids.join(", "));
+            let _ = writeln!(
+                o,
+                "  {}  {:>6}  {}  [{}]",
+                m.minute,
+                m.count,
+                types.join(" "),
+                m.request_ids.join(", ")
+            );
         }
     }
     let _ = writeln!(o);
@@ -364,7 +427,13 @@ fn text_errors(o: &mut String, e: &Errors, timeline: bool) {
 
 fn text_perf(o: &mut String, p: &Performance) {
     let _ = writeln!(o, "Performance (percentiles: {}):", p.percentile_method);
-    let w = p.endpoint_stats.iter().map(|e| e.path.len()).max().unwrap_or(8).max(8);
+    let w = p
+        .endpoint_stats
+        .iter()
+        .map(|e| e.path.len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
     let _ = writeln!(
         o,
         "  {:<w$}  {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
@@ -384,7 +453,12 @@ fn text_perf(o: &mut String, p: &Performance) {
             fmt_s(e.p99)
         );
     }
-    let _ = writeln!(o, "\nSlowest requests over {}s: {}", p.slow_threshold_seconds, p.slow_requests.len());
+    let _ = writeln!(
+        o,
+        "\nSlowest requests over {}s: {}",
+        p.slow_threshold_seconds,
+        p.slow_requests.len()
+    );
     for s in &p.slow_requests {
         let _ = writeln!(
             o,
@@ -409,8 +483,18 @@ fn text_footer(o: &mut String, r: &Report) {
         r.last_timestamp.as_deref().unwrap_or("-")
     );
     for s in &r.skipped_lines.reasons {
-        let lines: Vec<String> = s.first_lines.iter().map(|l| format!("{}:{}", l.source, l.line)).collect();
-        let _ = writeln!(o, "  {:<30} {:>10}  first at {}", s.reason, s.count, lines.join(", "));
+        let lines: Vec<String> = s
+            .first_lines
+            .iter()
+            .map(|l| format!("{}:{}", l.source, l.line))
+            .collect();
+        let _ = writeln!(
+            o,
+            "  {:<30} {:>10}  first at {}",
+            s.reason,
+            s.count,
+            lines.join(", ")
+        );
     }
     for s in &r.sources {
         if let Some(e) = &s.error {

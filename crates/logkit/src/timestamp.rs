@@ -117,7 +117,11 @@ pub fn parse(s: &str) -> Option<Micros> {
                 _ => return None,
             };
             let off = (oh * 60 + om) * MICROS_PER_MINUTE;
-            Some(if sign == b'+' { micros - off } else { micros + off })
+            Some(if sign == b'+' {
+                micros - off
+            } else {
+                micros + off
+            })
         }
         _ => None,
     }
@@ -174,14 +178,29 @@ mod tests {
 
     #[test]
     fn applies_offsets() {
-        assert_eq!(parse("2026-11-27T02:00:00+02:00"), parse("2026-11-27T00:00:00Z"));
-        assert_eq!(parse("2026-11-26T22:00:00-0200"), parse("2026-11-27T00:00:00Z"));
-        assert_eq!(parse("2026-11-27T00:00:00.123456789Z").unwrap() % 1_000_000, 123_456);
+        assert_eq!(
+            parse("2026-11-27T02:00:00+02:00"),
+            parse("2026-11-27T00:00:00Z")
+        );
+        assert_eq!(
+            parse("2026-11-26T22:00:00-0200"),
+            parse("2026-11-27T00:00:00Z")
+        );
+        assert_eq!(
+            parse("2026-11-27T00:00:00.123456789Z").unwrap() % 1_000_000,
+            123_456
+        );
     }
 
     #[test]
     fn rejects_garbage() {
-        for s in ["broken", "", "2026-13-01T00:00:00", "2026-11-27T00:00:00Q", "2026-11-27T0"] {
+        for s in [
+            "broken",
+            "",
+            "2026-13-01T00:00:00",
+            "2026-11-27T00:00:00Q",
+            "2026-11-27T0",
+        ] {
             assert_eq!(parse(s), None, "{s}");
         }
     }

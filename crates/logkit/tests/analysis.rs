@@ -3,7 +3,6 @@
 mod common;
 use common::*;
 use std::io::Write;
-use std::path::Path;
 use std::process::Command;
 
 fn close(a: f64, b: f64) -> bool {
@@ -16,13 +15,30 @@ fn check_against_reference(rep: &logkit::Report, r: &Reference) {
     assert_eq!(s.successful_requests, r.successful, "successful_requests");
     assert_eq!(s.failed_requests, r.failed, "failed_requests");
     assert_eq!(s.unique_users as usize, r.users, "unique_users");
-    let eps: Vec<(String, u64)> = s.endpoints.iter().map(|e| (e.path.clone(), e.count)).collect();
-    assert_eq!(eps, r.endpoints, "endpoints (top 20, ties in first-seen order)");
+    let eps: Vec<(String, u64)> = s
+        .endpoints
+        .iter()
+        .map(|e| (e.path.clone(), e.count))
+        .collect();
+    assert_eq!(
+        eps, r.endpoints,
+        "endpoints (top 20, ties in first-seen order)"
+    );
     for c in &s.status_codes {
-        assert_eq!(Some(&c.count), r.status.get(&c.status_code), "status {}", c.status_code);
+        assert_eq!(
+            Some(&c.count),
+            r.status.get(&c.status_code),
+            "status {}",
+            c.status_code
+        );
     }
     assert_eq!(s.status_codes.len(), r.status.len());
-    let errs: Vec<(String, u64)> = s.errors.error_counts.iter().map(|e| (e.error_type.clone(), e.count)).collect();
+    let errs: Vec<(String, u64)> = s
+        .errors
+        .error_counts
+        .iter()
+        .map(|e| (e.error_type.clone(), e.count))
+        .collect();
     assert_eq!(errs, r.errors, "error counts (most_common order)");
     assert_eq!(s.errors.top_errors.len(), r.errors.len().min(10));
     assert_eq!(s.performance.percentile_method, "exact");
@@ -31,10 +47,19 @@ fn check_against_reference(rep: &logkit::Report, r: &Reference) {
         let (n, avg, min, max, p50, p95, p99) = r.perf[&e.path];
         assert_eq!(e.count, n, "{} count", e.path);
         assert!(close(e.avg, avg), "{} avg {} vs {}", e.path, e.avg, avg);
-        assert_eq!((e.min, e.max, e.p50, e.p95, e.p99), (min, max, p50, p95, p99), "{}", e.path);
+        assert_eq!(
+            (e.min, e.max, e.p50, e.p95, e.p99),
+            (min, max, p50, p95, p99),
+            "{}",
+            e.path
+        );
     }
-    let slow: Vec<(String, f64)> =
-        s.performance.slow_requests.iter().map(|x| (x.endpoint.clone(), x.duration)).collect();
+    let slow: Vec<(String, f64)> = s
+        .performance
+        .slow_requests
+        .iter()
+        .map(|x| (x.endpoint.clone(), x.duration))
+        .collect();
     assert_eq!(slow, r.slow, "slowest requests");
 }
 
@@ -46,7 +71,12 @@ fn summary_equals_reference_computation_on_generated_logs() {
     write_lines(&p, &lines);
     let rep = analyze(&[&p]);
     check_against_reference(&rep, &reference(&lines.join("\n")));
-    let malformed = rep.skipped_lines.reasons.iter().find(|r| r.reason == "malformed_json").unwrap();
+    let malformed = rep
+        .skipped_lines
+        .reasons
+        .iter()
+        .find(|r| r.reason == "malformed_json")
+        .unwrap();
     assert_eq!(malformed.count, 6000_u64.div_ceil(97));
     assert_eq!(malformed.first_lines[0].line, 1);
     assert_eq!(malformed.first_lines[1].line, 98);
@@ -57,8 +87,22 @@ fn results_do_not_depend_on_threads_or_block_size() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("app.json");
     write_lines(&p, &gen_lines(5000, 2, 50, 7));
-    let a = analyze_with(&[&p], &logkit::Options { threads: 1, chunk_bytes: 1 << 20, ..opts() });
-    let b = analyze_with(&[&p], &logkit::Options { threads: 3, chunk_bytes: 1000, ..opts() });
+    let a = analyze_with(
+        &[&p],
+        &logkit::Options {
+            threads: 1,
+            chunk_bytes: 1 << 20,
+            ..opts()
+        },
+    );
+    let b = analyze_with(
+        &[&p],
+        &logkit::Options {
+            threads: 3,
+            chunk_bytes: 1000,
+            ..opts()
+        },
+    );
     assert_eq!(a, b);
 }
 
@@ -115,11 +159,33 @@ fn since_and_until_filter_by_timestamp() {
     let lines = gen_lines(3000, 2, 0, 13);
     write_lines(&p, &lines);
     let since = logkit::timestamp::parse("2026-11-28T00:00:00Z").unwrap();
-    let rep = analyze_with(&[&p], &logkit::Options { since: Some(since), ..opts() });
-    let day2: Vec<String> = lines.iter().filter(|l| l.contains("\"2026-11-28") || l.contains("\"2026-11-29")).cloned().collect();
-    assert_eq!(rep.overall.total_requests, reference(&day2.join("\n")).total);
-    let rep2 = analyze_with(&[&p], &logkit::Options { until: Some(since), ..opts() });
-    assert_eq!(rep.overall.total_requests + rep2.overall.total_requests, reference(&lines.join("\n")).total);
+    let rep = analyze_with(
+        &[&p],
+        &logkit::Options {
+            since: Some(since),
+            ..opts()
+        },
+    );
+    let day2: Vec<String> = lines
+        .iter()
+        .filter(|l| l.contains("\"2026-11-28") || l.contains("\"2026-11-29"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        rep.overall.total_requests,
+        reference(&day2.join("\n")).total
+    );
+    let rep2 = analyze_with(
+        &[&p],
+        &logkit::Options {
+            until: Some(since),
+            ..opts()
+        },
+    );
+    assert_eq!(
+        rep.overall.total_requests + rep2.overall.total_requests,
+        reference(&lines.join("\n")).total
+    );
     assert!(rep.filtered_out > 0);
 }
 
@@ -151,23 +217,55 @@ fn counts_equal_the_seeds_generate_daily_summary() {
     let shared = shared_dir();
     let gen_py = shared.join("bench/gen_logs.py");
     let seed_py = shared.join("bench/seed_log_analyzer.py");
-    assert!(gen_py.is_file() && seed_py.is_file(), "the seed's scripts are missing: expected {} and {}", gen_py.display(), seed_py.display());
+    assert!(
+        gen_py.is_file() && seed_py.is_file(),
+        "the seed's scripts are missing: expected {} and {}",
+        gen_py.display(),
+        seed_py.display()
+    );
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("seed.json");
-    let st = Command::new("python3").arg(&gen_py).arg("20000").arg(&p).arg("100").status();
+    let st = Command::new("python3")
+        .arg(&gen_py)
+        .arg("20000")
+        .arg(&p)
+        .arg("100")
+        .status();
     let st = st.unwrap_or_else(|e| panic!("python3 is needed to run {}: {e}", gen_py.display()));
     assert!(st.success(), "gen_logs.py failed");
-    let out = Command::new("python3").arg(&seed_py).arg(&p).output().expect("python3 runs seed_log_analyzer.py");
-    assert!(out.status.success(), "seed analyser failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("python3")
+        .arg(&seed_py)
+        .arg(&p)
+        .output()
+        .expect("python3 runs seed_log_analyzer.py");
+    assert!(
+        out.status.success(),
+        "seed analyser failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let seed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("seed prints JSON");
     let rep = analyze(&[&p]);
-    assert_eq!(rep.overall.total_requests, seed["total_requests"].as_u64().unwrap());
-    assert_eq!(rep.overall.failed_requests, seed["failed"].as_u64().unwrap());
-    assert_eq!(rep.overall.unique_users, seed["unique_users"].as_u64().unwrap());
+    assert_eq!(
+        rep.overall.total_requests,
+        seed["total_requests"].as_u64().unwrap()
+    );
+    assert_eq!(
+        rep.overall.failed_requests,
+        seed["failed"].as_u64().unwrap()
+    );
+    assert_eq!(
+        rep.overall.unique_users,
+        seed["unique_users"].as_u64().unwrap()
+    );
     let errs = seed["errors"].as_object().unwrap();
     assert_eq!(rep.overall.errors.error_counts.len(), errs.len());
     for e in &rep.overall.errors.error_counts {
-        assert_eq!(Some(e.count), errs[&e.error_type].as_u64(), "{}", e.error_type);
+        assert_eq!(
+            Some(e.count),
+            errs[&e.error_type].as_u64(),
+            "{}",
+            e.error_type
+        );
     }
     assert_eq!(rep.skipped_lines.total, 200);
     // And the full reference on the same file.
@@ -181,13 +279,23 @@ fn percentiles_switch_to_a_sketch_within_one_percent() {
     let lines = gen_lines(8000, 1, 0, 17);
     write_lines(&p, &lines);
     let r = reference(&lines.join("\n"));
-    let rep = analyze_with(&[&p], &logkit::Options { exact_limit: 100, ..opts() });
+    let rep = analyze_with(
+        &[&p],
+        &logkit::Options {
+            exact_limit: 100,
+            ..opts()
+        },
+    );
     assert_eq!(rep.overall.performance.percentile_method, "sketch");
     for e in &rep.overall.performance.endpoint_stats {
         let (n, _, min, max, p50, p95, p99) = r.perf[&e.path];
         assert_eq!((e.count, e.min, e.max), (n, min, max));
         for (got, want) in [(e.p50, p50), (e.p95, p95), (e.p99, p99)] {
-            assert!((got - want).abs() <= 0.01 * want.abs() + 1e-9, "{}: {got} vs {want}", e.path);
+            assert!(
+                (got - want).abs() <= 0.01 * want.abs() + 1e-9,
+                "{}: {got} vs {want}",
+                e.path
+            );
         }
     }
 }
@@ -195,7 +303,11 @@ fn percentiles_switch_to_a_sketch_within_one_percent() {
 // ---------- bad input ----------
 
 fn skipped(rep: &logkit::Report, reason: &str) -> u64 {
-    rep.skipped_lines.reasons.iter().find(|r| r.reason == reason).map_or(0, |r| r.count)
+    rep.skipped_lines
+        .reasons
+        .iter()
+        .find(|r| r.reason == reason)
+        .map_or(0, |r| r.count)
 }
 
 #[test]
@@ -203,13 +315,17 @@ fn malformed_non_object_invalid_utf8_and_blank_lines_are_counted_by_reason() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("bad.json");
     let mut f = std::fs::File::create(&p).unwrap();
-    f.write_all(b"{\"message\":\"Request completed\",\"status_code\":200}\n").unwrap();
+    f.write_all(b"{\"message\":\"Request completed\",\"status_code\":200}\n")
+        .unwrap();
     f.write_all(b"{\"timestamp\": \"broken\n").unwrap();
     f.write_all(b"[1,2,3]\n").unwrap();
-    f.write_all(b"{\"message\":\"Request completed\",\"path\":\"/\xff\xfe\"}\n").unwrap();
+    f.write_all(b"{\"message\":\"Request completed\",\"path\":\"/\xff\xfe\"}\n")
+        .unwrap();
     f.write_all(b"\n").unwrap();
-    f.write_all(b"{\"message\":\"Request completed\"}\r\n").unwrap();
-    f.write_all(b"{\"message\":\"Request completed\",\"duration\":\"slow\"}").unwrap();
+    f.write_all(b"{\"message\":\"Request completed\"}\r\n")
+        .unwrap();
+    f.write_all(b"{\"message\":\"Request completed\",\"duration\":\"slow\"}")
+        .unwrap();
     drop(f);
     let rep = analyze(&[&p]);
     assert_eq!(skipped(&rep, "malformed_json"), 1);
@@ -222,9 +338,19 @@ fn malformed_non_object_invalid_utf8_and_blank_lines_are_counted_by_reason() {
     assert_eq!(rep.overall.total_requests, 3);
     assert_eq!(rep.overall.successful_requests, 1);
     assert_eq!(rep.overall.failed_requests, 2);
-    assert!(rep.overall.status_codes.iter().any(|s| s.status_code == "0" && s.count == 2));
+    assert!(
+        rep.overall
+            .status_codes
+            .iter()
+            .any(|s| s.status_code == "0" && s.count == 2)
+    );
     assert_eq!(rep.overall.endpoints[0].path, "unknown");
-    let utf8 = rep.skipped_lines.reasons.iter().find(|r| r.reason == "invalid_utf8").unwrap();
+    let utf8 = rep
+        .skipped_lines
+        .reasons
+        .iter()
+        .find(|r| r.reason == "invalid_utf8")
+        .unwrap();
     assert_eq!(utf8.first_lines[0].line, 4);
     assert_eq!(rep.lines_read, 7);
 }
@@ -243,10 +369,21 @@ fn a_100_mb_line_is_skipped_without_holding_it() {
     f.write_all(b"\"}\n").unwrap();
     writeln!(f, r#"{{"message":"Request completed","status_code":500}}"#).unwrap();
     drop(f);
-    let rep = analyze_with(&[&p], &logkit::Options { chunk_bytes: 1 << 20, ..opts() });
+    let rep = analyze_with(
+        &[&p],
+        &logkit::Options {
+            chunk_bytes: 1 << 20,
+            ..opts()
+        },
+    );
     assert_eq!(skipped(&rep, "line_too_long"), 1);
     assert_eq!(rep.overall.total_requests, 2);
-    let r = rep.skipped_lines.reasons.iter().find(|r| r.reason == "line_too_long").unwrap();
+    let r = rep
+        .skipped_lines
+        .reasons
+        .iter()
+        .find(|r| r.reason == "line_too_long")
+        .unwrap();
     assert_eq!(r.first_lines[0].line, 2);
 }
 
@@ -275,7 +412,11 @@ fn corrupt_gzip_reports_the_error_and_other_inputs_are_analysed() {
     std::fs::write(&bad, data).unwrap();
     let rep = analyze(&[&good, &bad]);
     assert!(rep.overall.total_requests > 0);
-    assert!(rep.sources.iter().any(|s| s.source.ends_with("bad.json.gz") && s.error.is_some()));
+    assert!(
+        rep.sources
+            .iter()
+            .any(|s| s.source.ends_with("bad.json.gz") && s.error.is_some())
+    );
 }
 
 #[test]
@@ -286,14 +427,24 @@ fn empty_file_directory_without_logs_and_missing_path_are_errors_when_nothing_el
     let sub = dir.path().join("nologs");
     std::fs::create_dir(&sub).unwrap();
     std::fs::write(sub.join("README.txt"), b"hi").unwrap();
-    for args in [vec![empty.display().to_string()], vec![sub.display().to_string()], vec!["/nonexistent/x.json".into()]] {
+    for args in [
+        vec![empty.display().to_string()],
+        vec![sub.display().to_string()],
+        vec!["/nonexistent/x.json".into()],
+    ] {
         let err = logkit::analyze(&args, &opts()).unwrap_err();
         assert!(matches!(err, logkit::AnalyzeError::NothingRead(_)), "{err}");
     }
     // An empty file next to a good one is fine.
     let good = dir.path().join("good.json");
     write_lines(&good, &gen_lines(100, 1, 0, 29));
-    assert!(logkit::analyze(&[empty.display().to_string(), good.display().to_string()], &opts()).is_ok());
+    assert!(
+        logkit::analyze(
+            &[empty.display().to_string(), good.display().to_string()],
+            &opts()
+        )
+        .is_ok()
+    );
 }
 
 #[test]
@@ -319,14 +470,36 @@ fn cli_exit_code_is_zero_when_something_was_analysed_and_nonzero_when_nothing() 
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.json");
     write_lines(&good, &gen_lines(300, 1, 10, 37));
-    let out = bin().args(["summary", "--json"]).arg(&good).arg("/nonexistent.json").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bin()
+        .args(["summary", "--json"])
+        .arg(&good)
+        .arg("/nonexistent.json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    for k in ["total_requests", "successful_requests", "failed_requests", "unique_users", "endpoints",
-              "status_codes", "errors", "performance", "skipped_lines"] {
+    for k in [
+        "total_requests",
+        "successful_requests",
+        "failed_requests",
+        "unique_users",
+        "endpoints",
+        "status_codes",
+        "errors",
+        "performance",
+        "skipped_lines",
+    ] {
         assert!(v.get(k).is_some(), "missing top-level key {k}");
     }
-    let out = bin().args(["errors"]).arg("/nonexistent.json").output().unwrap();
+    let out = bin()
+        .args(["errors"])
+        .arg("/nonexistent.json")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no such file"), "{err}");
@@ -344,19 +517,34 @@ fn cli_reads_stdin_and_writes_text_and_html() {
         .stdin(std::fs::File::open(&good).unwrap())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("Top endpoints") && text.contains("p99"), "{text}");
+    assert!(
+        text.contains("Top endpoints") && text.contains("p99"),
+        "{text}"
+    );
     let page = std::fs::read_to_string(&html).unwrap();
-    assert!(page.contains("<svg") && page.contains("Errors per minute") && page.contains("Status codes"));
+    assert!(
+        page.contains("<svg")
+            && page.contains("Errors per minute")
+            && page.contains("Status codes")
+    );
     assert!(!page.contains("http://") || page.contains("http://www.w3.org/2000/svg"));
     for cmd in ["errors", "perf"] {
         let out = bin().args([cmd, "--json"]).arg(&good).output().unwrap();
         assert!(out.status.success());
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert!(v.get(if cmd == "errors" { "errors" } else { "performance" }).is_some());
+        assert!(
+            v.get(if cmd == "errors" {
+                "errors"
+            } else {
+                "performance"
+            })
+            .is_some()
+        );
     }
 }
-
-#[allow(dead_code)]
-fn unused(_: &Path) {}

@@ -26,7 +26,13 @@ impl Rng {
 /// `n` lines over `days` days in our schema (and some odd ones), every `bad`-th malformed.
 pub fn gen_lines(n: usize, days: u64, bad: usize, seed: u64) -> Vec<String> {
     let mut r = Rng(seed.max(1));
-    let paths = ["/api/v1/upload", "/api/v1/models", "/api/v1/jobs/{id}", "/health", "/metrics"];
+    let paths = [
+        "/api/v1/upload",
+        "/api/v1/models",
+        "/api/v1/jobs/{id}",
+        "/health",
+        "/metrics",
+    ];
     let errs = ["TimeoutError", "ValueError", "KeyError"];
     let span = days * 86_400_000_000 / n.max(1) as u64;
     let mut t: u64 = 1_795_737_600_000_000; // 2026-11-27T00:00:00Z
@@ -50,16 +56,28 @@ pub fn gen_lines(n: usize, days: u64, bad: usize, seed: u64) -> Vec<String> {
             continue;
         }
         let path = paths[r.below(paths.len() as u64) as usize];
-        let user = if r.below(5) == 0 { Value::Null } else { json!(format!("u{}", r.below(50))) };
+        let user = if r.below(5) == 0 {
+            Value::Null
+        } else {
+            json!(format!("u{}", r.below(50)))
+        };
         let rid = format!("req-{i}");
         let v = match r.below(20) {
-            0 => json!({"timestamp": ts, "level": "ERROR", "logger": "app", "message": "Request failed",
+            0 => {
+                json!({"timestamp": ts, "level": "ERROR", "logger": "app", "message": "Request failed",
                         "request_id": rid, "path": path, "error": "boom",
-                        "error_type": errs[r.below(3) as usize], "duration": r.f() * 3.0, "user_id": user}),
-            1 => json!({"timestamp": ts, "level": "CRITICAL", "message": "db down", "request_id": rid}),
-            2 => json!({"timestamp": ts, "level": "INFO", "message": "Request completed", "path": path,
-                        "user_id": user, "duration": r.f() * 12.0, "request_id": rid}),
-            3 => json!({"timestamp": ts, "level": "DEBUG", "message": "noise", "x": [1, {"y": null}]}),
+                        "error_type": errs[r.below(3) as usize], "duration": r.f() * 3.0, "user_id": user})
+            }
+            1 => {
+                json!({"timestamp": ts, "level": "CRITICAL", "message": "db down", "request_id": rid})
+            }
+            2 => {
+                json!({"timestamp": ts, "level": "INFO", "message": "Request completed", "path": path,
+                        "user_id": user, "duration": r.f() * 12.0, "request_id": rid})
+            }
+            3 => {
+                json!({"timestamp": ts, "level": "DEBUG", "message": "noise", "x": [1, {"y": null}]})
+            }
             _ => {
                 let status = [200, 201, 204, 302, 400, 404, 429, 500, 503][r.below(9) as usize];
                 json!({"timestamp": ts, "level": "INFO", "logger": "app.middleware",
@@ -87,6 +105,9 @@ pub fn gzip(path: &Path, out: &Path) {
     std::fs::write(out, e.finish().expect("gzip")).expect("write gz");
 }
 
+/// (count, avg, min, max, p50, p95, p99)
+pub type PerfRow = (u64, f64, f64, f64, f64, f64, f64);
+
 /// The seed's analysis, straightforwardly.
 #[derive(Debug, Default)]
 pub struct Reference {
@@ -97,7 +118,7 @@ pub struct Reference {
     pub endpoints: Vec<(String, u64)>,
     pub status: HashMap<String, u64>,
     pub errors: Vec<(String, u64)>,
-    pub perf: HashMap<String, (u64, f64, f64, f64, f64, f64, f64)>,
+    pub perf: HashMap<String, PerfRow>,
     pub slow: Vec<(String, f64)>,
 }
 
@@ -110,7 +131,7 @@ fn key(v: &Value) -> String {
 
 fn most_common(order: &[String], counts: &HashMap<String, u64>) -> Vec<(String, u64)> {
     let mut v: Vec<(String, u64)> = order.iter().map(|k| (k.clone(), counts[k])).collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1)); // stable: first seen first on ties
+    v.sort_by_key(|e| std::cmp::Reverse(e.1)); // stable: first seen first on ties
     v
 }
 
@@ -122,7 +143,9 @@ pub fn reference(text: &str) -> Reference {
     let mut durs: HashMap<String, Vec<f64>> = HashMap::new();
     let mut slow = Vec::new();
     for line in text.lines() {
-        let Ok(Value::Object(e)) = serde_json::from_str::<Value>(line.trim()) else { continue };
+        let Ok(Value::Object(e)) = serde_json::from_str::<Value>(line.trim()) else {
+            continue;
+        };
         let level = e.get("level").and_then(Value::as_str);
         if matches!(level, Some("ERROR" | "CRITICAL")) {
             let t = e.get("error_type").map_or("Unknown".to_string(), key);
@@ -167,7 +190,18 @@ pub fn reference(text: &str) -> Reference {
         let sum: f64 = v.iter().sum();
         v.sort_by(f64::total_cmp);
         let pct = |p: usize| v[(n * p / 100).min(n - 1)];
-        r.perf.insert(k, (n as u64, sum / n as f64, v[0], v[n - 1], pct(50), pct(95), pct(99)));
+        r.perf.insert(
+            k,
+            (
+                n as u64,
+                sum / n as f64,
+                v[0],
+                v[n - 1],
+                pct(50),
+                pct(95),
+                pct(99),
+            ),
+        );
     }
     slow.sort_by(|a, b| b.1.total_cmp(&a.1));
     slow.truncate(20);
@@ -181,7 +215,11 @@ pub fn shared_dir() -> PathBuf {
 }
 
 pub fn opts() -> logkit::Options {
-    logkit::Options { threads: 2, chunk_bytes: 4096, ..logkit::Options::default() }
+    logkit::Options {
+        threads: 2,
+        chunk_bytes: 4096,
+        ..logkit::Options::default()
+    }
 }
 
 pub fn analyze(paths: &[&Path]) -> logkit::Report {
