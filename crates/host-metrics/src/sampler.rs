@@ -302,7 +302,7 @@ impl Sampler {
             memory_virtual: process.virtual_memory(),
             threads: thread_count(),
             open_fds: process.open_files().map(|n| n as u64),
-            uptime_seconds: process.run_time() as f64,
+            uptime_seconds: precise_uptime().unwrap_or(process.run_time() as f64),
             cpu_utilization: Vec::new(),
         };
         let now = Instant::now();
@@ -346,6 +346,31 @@ fn load_average() -> Option<[f64; 3]> {
 #[cfg(not(unix))]
 fn load_average() -> Option<[f64; 3]> {
     None // Windows has no load average; sysinfo reports zeros there.
+}
+
+/// Process uptime with sub-second precision: system uptime (/proc/uptime, 10 ms) minus the
+/// process start time (/proc/self/stat field 22, clock ticks since boot). Linux only.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn precise_uptime() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let after_comm = stat.get(stat.rfind(')')? + 1..)?;
+    // Field 3 (state) is the first one after the name; starttime is field 22.
+    let start_ticks: f64 = after_comm.split_whitespace().nth(22 - 3)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks_per_second <= 0 {
+        return None;
+    }
+    let uptime = std::fs::read_to_string("/proc/uptime").ok()?;
+    let system_uptime: f64 = uptime.split_whitespace().next()?.parse().ok()?;
+    let value = system_uptime - start_ticks / ticks_per_second as f64;
+    (value.is_finite() && value >= 0.0).then_some(value)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn precise_uptime() -> Option<f64> {
+    None
 }
 
 /// Threads of this process: entries of /proc/self/task (Linux), else unknown.

@@ -105,10 +105,21 @@ fn process_cpu_utilization_is_positive_under_a_busy_loop() {
         assert_eq!(modes, [Some("user"), Some("system")]);
     }
     assert!(p.memory_usage > 0 && p.memory_virtual >= p.memory_usage);
+    assert!(p.uptime_seconds > 0.0 && p.uptime_seconds.is_finite());
     if cfg!(target_os = "linux") {
         assert!(p.threads.unwrap_or(0) >= 1);
         assert!(p.open_fds.unwrap_or(0) >= 3);
     }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn process_uptime_has_sub_second_precision_and_advances_with_the_clock() {
+    let a = crate::sampler::precise_uptime().expect("uptime");
+    std::thread::sleep(Duration::from_millis(250));
+    let b = crate::sampler::precise_uptime().expect("uptime");
+    let advanced = b - a;
+    assert!((0.15..1.0).contains(&advanced), "advanced by {advanced}");
 }
 
 #[test]
