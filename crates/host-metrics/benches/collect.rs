@@ -42,6 +42,26 @@ fn collection(c: &mut Criterion) {
         b.iter(|| black_box(minimal.collect()))
     });
 
+    // One extra source on top of cpu + memory, to see where the time goes.
+    let base = || {
+        HostMetrics::builder()
+            .with_filesystems(false)
+            .with_network(false)
+            .with_disk_io(false)
+            .with_process(false)
+    };
+    for (name, metrics) in [
+        (
+            "plus_filesystems_and_disk_io",
+            base().with_filesystems(true).with_disk_io(true).build(),
+        ),
+        ("plus_network", base().with_network(true).build()),
+        ("plus_process", base().with_process(true).build()),
+    ] {
+        let mut collector = Collector::new(&metrics).expect("collector");
+        group.bench_function(name, |b| b.iter(|| black_box(collector.collect())));
+    }
+
     // A reader pass: every callback reads the snapshot, the SDK aggregates, the in-memory
     // exporter stores the batch (reset each time so it does not grow).
     let exporter = InMemoryMetricExporter::default();
