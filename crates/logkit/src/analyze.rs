@@ -47,7 +47,6 @@ pub struct Options {
     pub exact_limit: usize,
     /// Block size handed to the parser threads.
     pub chunk_bytes: usize,
-    pub stage: u8,
 }
 
 impl Default for Options {
@@ -64,10 +63,6 @@ impl Default for Options {
             max_line_bytes: 16 << 20,
             exact_limit: 2_000_000,
             chunk_bytes: 1 << 20,
-            stage: std::env::var("LOGKIT_STAGE")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
         }
     }
 }
@@ -476,9 +471,6 @@ impl Partial {
         let Ok(s) = std::str::from_utf8(bytes) else {
             return self.skip(Reason::InvalidUtf8, chunk, n);
         };
-        if opts.stage == 1 {
-            return;
-        }
         let l = match line::parse(s) {
             Ok(Parsed::Object(l)) => l,
             Ok(Parsed::NotObject) => return self.skip(Reason::NotAnObject, chunk, n),
@@ -491,9 +483,6 @@ impl Partial {
                 return self.skip(r, chunk, n);
             }
         };
-        if opts.stage == 2 {
-            return;
-        }
         let is_error = matches!(
             l.level.as_ref().and_then(Val::as_str),
             Some("ERROR" | "CRITICAL")

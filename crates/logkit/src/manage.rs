@@ -358,7 +358,13 @@ pub fn rotate(cfg: &ManageConfig) -> Result<RotateOutcome, ManageError> {
     pendings.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
     for (base, _, name, age) in pendings {
         let p = dir.join(&name);
-        if age < cfg.settle {
+        // Another process (logroller's worker, or a concurrent `rotate`) is compressing it
+        // when its temporary is still being written.
+        let busy = [format!("{name}.gz.tmp"), format!("{name}{OUR_TMP}")]
+            .iter()
+            .filter_map(|t| fs::metadata(dir.join(t)).ok())
+            .any(|m| age_of(&m) < cfg.settle);
+        if age < cfg.settle || busy {
             out.deferred.push(p);
             continue;
         }
