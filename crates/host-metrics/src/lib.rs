@@ -54,9 +54,9 @@ mod sampler;
 mod snapshot;
 
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use opentelemetry::metrics::Meter;
 
@@ -252,7 +252,7 @@ impl HostMetrics {
 
         Ok(HostMetricsHandle {
             stop: Some(stop_tx),
-            done: done_rx,
+            done: Mutex::new(done_rx),
             thread: Some(thread),
             shared,
         })
@@ -263,7 +263,8 @@ impl HostMetrics {
 #[derive(Debug)]
 pub struct HostMetricsHandle {
     stop: Option<mpsc::Sender<()>>,
-    done: mpsc::Receiver<()>,
+    /// Behind a mutex only so the handle is `Sync` (it can live in a static or a shared guard).
+    done: Mutex<mpsc::Receiver<()>>,
     thread: Option<JoinHandle<()>>,
     shared: Shared,
 }
@@ -283,10 +284,10 @@ impl HostMetricsHandle {
         drop(stop);
         // Stop reporting right away, even if the thread is inside a slow sample.
         store(&self.shared, Snapshot::default());
-        let deadline = Instant::now() + SHUTDOWN_WAIT;
-        let finished = self
-            .done
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()));
+        let finished = match self.done.get_mut() {
+            Ok(done) => done.recv_timeout(SHUTDOWN_WAIT),
+            Err(poisoned) => poisoned.into_inner().recv_timeout(SHUTDOWN_WAIT),
+        };
         // A finished thread may have stored one last snapshot after ours.
         store(&self.shared, Snapshot::default());
         match finished {

@@ -264,3 +264,11 @@ fn a_zero_interval_is_rejected() {
         .expect_err("zero interval");
     assert!(matches!(err, HostMetricsError::ZeroInterval));
 }
+
+#[test]
+fn the_handle_is_send_and_sync_so_it_can_live_in_a_shared_guard() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<crate::HostMetricsHandle>();
+    assert_send_sync::<crate::HostMetrics>();
+    assert_send_sync::<crate::HostMetricsError>();
+}

@@ -17,6 +17,26 @@ fn scrape(registry: &prometheus::Registry) -> String {
     String::from_utf8(buf).expect("utf-8")
 }
 
+const EXPECTED: &[&str] = &[
+    "# TYPE system_cpu_utilization_ratio gauge",
+    "system_cpu_utilization_ratio{",
+    "system_cpu_load_average_1m{",
+    "system_memory_usage_bytes{",
+    "system_memory_state=\"used\"",
+    "system_memory_utilization_ratio{",
+    "system_filesystem_usage_bytes{",
+    "system_filesystem_mountpoint=\"",
+    "# TYPE system_network_io_bytes_total counter",
+    "network_io_direction=\"receive\"",
+    "system_network_errors_total{",
+    "# TYPE system_disk_io_bytes_total counter",
+    "process_cpu_utilization_ratio{",
+    "cpu_mode=\"user\"",
+    "process_memory_usage_bytes{",
+    "process_memory_virtual_bytes{",
+    "process_uptime_seconds{",
+];
+
 #[test]
 fn prometheus_scrape_shows_semconv_metrics_with_prometheus_suffixes() {
     let registry = prometheus::Registry::new();
@@ -31,34 +51,20 @@ fn prometheus_scrape_shows_semconv_metrics_with_prometheus_suffixes() {
         .start(&provider.meter("host-metrics"))
         .expect("start");
 
+    // Poll until every expected series is there (the first values need a priming sample).
     let deadline = Instant::now() + Duration::from_secs(10);
-    let text = loop {
+    loop {
         let text = scrape(&registry);
-        if text.contains("process_cpu_utilization_ratio{") || Instant::now() > deadline {
-            break text;
+        let missing: Vec<&str> = EXPECTED
+            .iter()
+            .copied()
+            .filter(|e| !text.contains(e))
+            .collect();
+        if missing.is_empty() {
+            break;
         }
+        assert!(Instant::now() < deadline, "missing {missing:?} in\n{text}");
         std::thread::sleep(Duration::from_millis(50));
-    };
-    for expected in [
-        "# TYPE system_cpu_utilization_ratio gauge",
-        "system_cpu_utilization_ratio{",
-        "system_cpu_load_average_1m{",
-        "system_memory_usage_bytes{",
-        "system_memory_state=\"used\"",
-        "system_memory_utilization_ratio{",
-        "system_filesystem_usage_bytes{",
-        "system_filesystem_mountpoint=\"",
-        "# TYPE system_network_io_bytes_total counter",
-        "network_io_direction=\"receive\"",
-        "system_network_errors_total{",
-        "# TYPE system_disk_io_bytes_total counter",
-        "process_cpu_utilization_ratio{",
-        "cpu_mode=\"user\"",
-        "process_memory_usage_bytes{",
-        "process_memory_virtual_bytes{",
-        "process_uptime_seconds{",
-    ] {
-        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
     }
     handle.shutdown().expect("shutdown");
 }
