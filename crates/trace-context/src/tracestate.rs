@@ -1,0 +1,592 @@
+//! `tracestate` parsing, validation, limits and formatting (W3C Trace Context §3.3).
+
+use std::fmt;
+
+use thiserror::Error;
+
+/// Maximum number of list-members (§3.3.1.1 / §3.3.2: "There can be a maximum of 32
+/// list-members in a list").
+pub const MAX_MEMBERS: usize = 32;
+
+/// Default size limit of the combined `tracestate` value, in characters (commas included).
+/// The spec asks to propagate at least 512 characters (§3.3.1.5 "tracestate Limits").
+pub const DEFAULT_MAX_LEN: usize = 512;
+
+/// Entries longer than this are removed first when truncating to the size limit.
+pub const LONG_ENTRY_LEN: usize = 128;
+
+const MAX_KEY_LEN: usize = 256;
+const MAX_TENANT_LEN: usize = 241;
+const MAX_SYSTEM_LEN: usize = 14;
+const MAX_VALUE_LEN: usize = 256;
+/// Members quoted in errors are cut to this many characters.
+const QUOTE_LEN: usize = 64;
+
+/// Why a `tracestate` key is invalid (key grammar, §3.3.1.3.1 of Level 1:
+/// `simple-key / multi-tenant-key`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The key is empty.
+    #[error("empty key")]
+    Empty,
+    /// More than 256 characters.
+    #[error("key is {0} characters, at most 256 are allowed")]
+    TooLong(usize),
+    /// A simple key must start with a lowercase letter.
+    #[error("a simple key must start with a lowercase letter")]
+    InvalidFirstChar,
+    /// A character outside `a-z 0-9 _ - * /` (and one `@`).
+    #[error("character {0:?} is not allowed in a key")]
+    InvalidChar(char),
+    /// More than one `@`.
+    #[error("more than one '@' in a key")]
+    MultipleAt,
+    /// Empty tenant id before `@`.
+    #[error("empty tenant-id before '@'")]
+    EmptyTenant,
+    /// Tenant id longer than 241 characters.
+    #[error("tenant-id is {0} characters, at most 241 are allowed")]
+    TenantTooLong(usize),
+    /// A tenant id must start with a lowercase letter or a digit.
+    #[error("tenant-id must start with a lowercase letter or a digit")]
+    InvalidTenantFirstChar,
+    /// Empty system id after `@`.
+    #[error("empty system-id after '@'")]
+    EmptySystem,
+    /// System id longer than 14 characters.
+    #[error("system-id is {0} characters, at most 14 are allowed")]
+    SystemTooLong(usize),
+    /// A system id must start with a lowercase letter.
+    #[error("system-id must start with a lowercase letter")]
+    InvalidSystemFirstChar,
+}
+
+/// Why a `tracestate` value is invalid (value grammar, `0*255(chr) nblk-chr`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ValueError {
+    /// The value is empty (the grammar requires at least one non-blank character).
+    #[error("empty value")]
+    Empty,
+    /// More than 256 characters.
+    #[error("value is {0} characters, at most 256 are allowed")]
+    TooLong(usize),
+    /// A character outside printable ASCII `0x20..=0x7E`, or `,` or `=`.
+    #[error("character {0:?} is not allowed in a value")]
+    InvalidChar(char),
+    /// The value ends with a space.
+    #[error("value ends with a space")]
+    TrailingSpace,
+}
+
+/// Why a `tracestate` list-member (or the whole header) was dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum TraceStateError {
+    /// A non-empty list-member without `=`.
+    #[error("list-member {member:?} has no '='")]
+    MissingEquals {
+        /// The member (cut to 64 characters).
+        member: String,
+    },
+    /// The key does not follow the key grammar.
+    #[error("invalid key {key:?}: {reason}")]
+    InvalidKey {
+        /// The key (cut to 64 characters).
+        key: String,
+        /// Why.
+        reason: KeyError,
+    },
+    /// The value does not follow the value grammar.
+    #[error("invalid value for key {key:?}: {reason}")]
+    InvalidValue {
+        /// The key (cut to 64 characters).
+        key: String,
+        /// Why.
+        reason: ValueError,
+    },
+    /// A key seen earlier in the list; the later (right-most) occurrence is dropped.
+    #[error("duplicate key {key:?}: later occurrence dropped")]
+    DuplicateKey {
+        /// The key (cut to 64 characters).
+        key: String,
+    },
+    /// More than 32 valid list-members: the right-most ones beyond the 32nd are dropped
+    /// (lenient policy) or the whole header is discarded (strict policy).
+    #[error("{count} list-members, at most 32 are allowed")]
+    TooManyMembers {
+        /// Number of valid, distinct list-members received.
+        count: usize,
+    },
+    /// Removed to fit the size limit (entries over 128 characters first, then from the end).
+    #[error("list-member {key:?} ({len} characters) removed to fit the {limit}-character limit")]
+    Truncated {
+        /// The key (cut to 64 characters).
+        key: String,
+        /// Length of `key=value`.
+        len: usize,
+        /// The size limit in force.
+        limit: usize,
+    },
+}
+
+fn quote(s: &str) -> String {
+    if s.len() <= QUOTE_LEN {
+        return s.to_owned();
+    }
+    let mut end = QUOTE_LEN;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// What to do with a `tracestate` that holds invalid list-members.
+///
+/// The processing model (§4.2.2 step 3, Level 1 and 2) leaves the choice to the vendor: "If
+/// the tracestate header cannot be parsed the vendor MAY discard the entire header. Invalid
+/// tracestate entries MAY also be discarded."
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TraceStatePolicy {
+    /// Drop only the invalid list-members and keep the valid ones; beyond 32 members keep
+    /// the first 32 (the right-most are removed, as in §3.3.1.1). The default.
+    #[default]
+    DropInvalidMembers,
+    /// Discard the whole `tracestate` if any list-member is invalid or there are more than
+    /// 32 of them. This is what the W3C test suite (`test/test.py`) expects.
+    DiscardOnInvalid,
+}
+
+#[inline]
+fn is_keychar(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'*' | b'/')
+}
+
+fn check_keychars(part: &[u8]) -> Result<(), KeyError> {
+    match part.iter().find(|&&b| !is_keychar(b)) {
+        Some(&b) => Err(KeyError::InvalidChar(b as char)),
+        None => Ok(()),
+    }
+}
+
+/// Checks a key against the Level 1 key grammar (§3.3.1.3.1):
+///
+/// ```text
+/// key = simple-key / multi-tenant-key
+/// simple-key = lcalpha 0*255( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
+/// multi-tenant-key = tenant-id "@" system-id
+/// tenant-id = ( lcalpha / DIGIT ) 0*240( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
+/// system-id = lcalpha 0*13( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
+/// ```
+pub fn validate_key(key: &str) -> Result<(), KeyError> {
+    let b = key.as_bytes();
+    if b.is_empty() {
+        return Err(KeyError::Empty);
+    }
+    if !key.is_ascii() {
+        let ch = key.chars().find(|c| !c.is_ascii()).unwrap_or('?');
+        return Err(KeyError::InvalidChar(ch));
+    }
+    if b.len() > MAX_KEY_LEN {
+        return Err(KeyError::TooLong(b.len()));
+    }
+    match b.iter().position(|&c| c == b'@') {
+        None => {
+            if !b[0].is_ascii_lowercase() {
+                return if is_keychar(b[0]) {
+                    Err(KeyError::InvalidFirstChar)
+                } else {
+                    Err(KeyError::InvalidChar(b[0] as char))
+                };
+            }
+            check_keychars(&b[1..])
+        }
+        Some(at) => {
+            let (tenant, system) = (&b[..at], &b[at + 1..]);
+            if system.contains(&b'@') {
+                return Err(KeyError::MultipleAt);
+            }
+            if tenant.is_empty() {
+                return Err(KeyError::EmptyTenant);
+            }
+            if tenant.len() > MAX_TENANT_LEN {
+                return Err(KeyError::TenantTooLong(tenant.len()));
+            }
+            if !(tenant[0].is_ascii_lowercase() || tenant[0].is_ascii_digit()) {
+                return if is_keychar(tenant[0]) {
+                    Err(KeyError::InvalidTenantFirstChar)
+                } else {
+                    Err(KeyError::InvalidChar(tenant[0] as char))
+                };
+            }
+            check_keychars(tenant)?;
+            if system.is_empty() {
+                return Err(KeyError::EmptySystem);
+            }
+            if system.len() > MAX_SYSTEM_LEN {
+                return Err(KeyError::SystemTooLong(system.len()));
+            }
+            if !system[0].is_ascii_lowercase() {
+                return if is_keychar(system[0]) {
+                    Err(KeyError::InvalidSystemFirstChar)
+                } else {
+                    Err(KeyError::InvalidChar(system[0] as char))
+                };
+            }
+            check_keychars(system)
+        }
+    }
+}
+
+/// Checks a value against the value grammar (§3.3.1.3.2):
+/// `value = 0*255(chr) nblk-chr`, `nblk-chr = %x21-2B / %x2D-3C / %x3E-7E`,
+/// `chr = %x20 / nblk-chr` — 1 to 256 printable ASCII characters except `,` and `=`, not
+/// ending with a space. Leading spaces are part of the value.
+pub fn validate_value(value: &str) -> Result<(), ValueError> {
+    let b = value.as_bytes();
+    if b.is_empty() {
+        return Err(ValueError::Empty);
+    }
+    if let Some(pos) = b
+        .iter()
+        .position(|&c| !(0x20..=0x7e).contains(&c) || c == b',' || c == b'=')
+    {
+        let ch = value[pos..].chars().next().unwrap_or('?');
+        return Err(ValueError::InvalidChar(ch));
+    }
+    if b.len() > MAX_VALUE_LEN {
+        return Err(ValueError::TooLong(b.len()));
+    }
+    if b[b.len() - 1] == b' ' {
+        return Err(ValueError::TrailingSpace);
+    }
+    Ok(())
+}
+
+#[inline]
+fn entry_len(k: &str, v: &str) -> usize {
+    k.len() + 1 + v.len()
+}
+
+fn header_len<K: AsRef<str>, V: AsRef<str>>(members: &[(K, V)]) -> usize {
+    members
+        .iter()
+        .map(|(k, v)| entry_len(k.as_ref(), v.as_ref()))
+        .sum::<usize>()
+        + members.len().saturating_sub(1)
+}
+
+/// Applies the size limit (§3.3.1.5 "tracestate Limits"): whole entries are removed, entries
+/// longer than 128 characters first (right-most first), then entries from the end, until the
+/// combined value (commas included) fits `max_len`.
+pub(crate) fn truncate_to<K: AsRef<str>, V: AsRef<str>>(
+    members: &mut Vec<(K, V)>,
+    max_len: usize,
+    mut errors: Option<&mut Vec<TraceStateError>>,
+) {
+    let mut len = header_len(members);
+    if len <= max_len {
+        return;
+    }
+    let mut record = |k: &str, l: usize| {
+        if let Some(errs) = errors.as_deref_mut() {
+            errs.push(TraceStateError::Truncated {
+                key: quote(k),
+                len: l,
+                limit: max_len,
+            });
+        }
+    };
+    let mut i = members.len();
+    while len > max_len && i > 0 {
+        i -= 1;
+        let l = entry_len(members[i].0.as_ref(), members[i].1.as_ref());
+        if l > LONG_ENTRY_LEN {
+            record(members[i].0.as_ref(), l);
+            members.remove(i);
+            len = header_len(members);
+        }
+    }
+    while len > max_len {
+        let Some((k, v)) = members.pop() else { break };
+        record(k.as_ref(), entry_len(k.as_ref(), v.as_ref()));
+        len = header_len(members);
+    }
+}
+
+/// Parses the `tracestate` fields of one message into borrowed `(key, value)` pairs.
+///
+/// Fields are combined in order as one list (RFC 9110 §5.3), empty and OWS-only members are
+/// skipped, OWS (space, tab) around members is ignored, duplicates keep the left-most
+/// occurrence, then the member and size limits are applied. With
+/// [`TraceStatePolicy::DiscardOnInvalid`] the first problem is returned as `Err`.
+pub(crate) fn parse_members<'a>(
+    fields: &[&'a str],
+    policy: TraceStatePolicy,
+    max_len: usize,
+    mut errors: Option<&mut Vec<TraceStateError>>,
+) -> Result<Vec<(&'a str, &'a str)>, TraceStateError> {
+    let strict = policy == TraceStatePolicy::DiscardOnInvalid;
+    let mut out: Vec<(&'a str, &'a str)> = Vec::new();
+    let mut extra = 0usize;
+    for field in fields {
+        for raw in field.split(',') {
+            let member = raw.trim_matches([' ', '\t']);
+            if member.is_empty() {
+                continue;
+            }
+            let err = match member.split_once('=') {
+                None => Some(TraceStateError::MissingEquals {
+                    member: quote(member),
+                }),
+                Some((k, v)) => match (validate_key(k), validate_value(v)) {
+                    (Err(reason), _) => Some(TraceStateError::InvalidKey { key: quote(k), reason }),
+                    (Ok(()), Err(reason)) => Some(TraceStateError::InvalidValue { key: quote(k), reason }),
+                    (Ok(()), Ok(())) => {
+                        if out.iter().any(|(ok, _)| *ok == k) {
+                            Some(TraceStateError::DuplicateKey { key: quote(k) })
+                        } else if out.len() >= MAX_MEMBERS {
+                            extra += 1;
+                            None
+                        } else {
+                            out.push((k, v));
+                            None
+                        }
+                    }
+                },
+            };
+            if let Some(e) = err {
+                let duplicate = matches!(e, TraceStateError::DuplicateKey { .. });
+                if strict && !duplicate {
+                    return Err(e);
+                }
+                if let Some(errs) = errors.as_deref_mut() {
+                    errs.push(e);
+                }
+            }
+        }
+    }
+    if extra > 0 {
+        let e = TraceStateError::TooManyMembers {
+            count: MAX_MEMBERS + extra,
+        };
+        if strict {
+            return Err(e);
+        }
+        if let Some(errs) = errors.as_deref_mut() {
+            errs.push(e);
+        }
+    }
+    truncate_to(&mut out, max_len, errors);
+    Ok(out)
+}
+
+/// A validated W3C `tracestate` list: at most 32 list-members with valid, distinct keys and
+/// valid values, in order (left-most = most recent).
+///
+/// Unlike `opentelemetry::trace::TraceState` (0.33), it accepts every key of the key
+/// grammar, including a 14-character multi-tenant `system-id`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct W3CTraceState {
+    members: Vec<(String, String)>,
+}
+
+/// The result of [`parse_tracestate`]: what was kept, and why anything was dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParsedTraceState {
+    /// The valid list-members, in order.
+    pub state: W3CTraceState,
+    /// Why list-members were dropped (empty when nothing was).
+    pub dropped: Vec<TraceStateError>,
+}
+
+/// Parses the `tracestate` header fields of one message with the default policy
+/// ([`TraceStatePolicy::DropInvalidMembers`]) and the default size limit (512).
+///
+/// Never fails: invalid members are dropped and reported in [`ParsedTraceState::dropped`].
+pub fn parse_tracestate(fields: &[&str]) -> ParsedTraceState {
+    let mut dropped = Vec::new();
+    let members = parse_members(
+        fields,
+        TraceStatePolicy::DropInvalidMembers,
+        DEFAULT_MAX_LEN,
+        Some(&mut dropped),
+    )
+    .unwrap_or_default();
+    ParsedTraceState {
+        state: W3CTraceState::from_valid(members),
+        dropped,
+    }
+}
+
+/// Parses the `tracestate` header fields of one message with an explicit policy and size
+/// limit. With [`TraceStatePolicy::DiscardOnInvalid`] the first invalid member (or more than
+/// 32 members) is returned as `Err`; duplicate keys and the size limit never fail (the later
+/// duplicate and the truncated entries are dropped and listed in `dropped`).
+pub fn parse_tracestate_with(
+    fields: &[&str],
+    policy: TraceStatePolicy,
+    max_len: usize,
+) -> Result<ParsedTraceState, TraceStateError> {
+    let mut dropped = Vec::new();
+    let members = parse_members(fields, policy, max_len, Some(&mut dropped))?;
+    Ok(ParsedTraceState {
+        state: W3CTraceState::from_valid(members),
+        dropped,
+    })
+}
+
+impl W3CTraceState {
+    /// An empty list.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub(crate) fn from_valid<K: Into<String>, V: Into<String>>(members: Vec<(K, V)>) -> Self {
+        Self {
+            members: members
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+
+    /// Builds a list from key/value pairs, validating each one. Fails on the first invalid key
+    /// or value, a duplicate key, or more than 32 members. No size limit is applied.
+    pub fn from_pairs<I, K, V>(pairs: I) -> Result<Self, TraceStateError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let mut members: Vec<(String, String)> = Vec::new();
+        for (k, v) in pairs {
+            let (k, v) = (k.into(), v.into());
+            validate_key(&k).map_err(|reason| TraceStateError::InvalidKey {
+                key: quote(&k),
+                reason,
+            })?;
+            validate_value(&v).map_err(|reason| TraceStateError::InvalidValue {
+                key: quote(&k),
+                reason,
+            })?;
+            if members.iter().any(|(ok, _)| *ok == k) {
+                return Err(TraceStateError::DuplicateKey { key: quote(&k) });
+            }
+            members.push((k, v));
+            if members.len() > MAX_MEMBERS {
+                return Err(TraceStateError::TooManyMembers {
+                    count: members.len(),
+                });
+            }
+        }
+        Ok(Self { members })
+    }
+
+    /// Number of list-members.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// No list-members.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.members
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The list-members, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
+        self.members.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Adds or updates `key` at the left of the list, as §3.5 ("Mutating the tracestate
+    /// Field") requires; a 33rd member pushes out the right-most one.
+    pub fn insert(
+        &mut self,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<(), TraceStateError> {
+        let (key, value) = (key.into(), value.into());
+        validate_key(&key).map_err(|reason| TraceStateError::InvalidKey {
+            key: quote(&key),
+            reason,
+        })?;
+        validate_value(&value).map_err(|reason| TraceStateError::InvalidValue {
+            key: quote(&key),
+            reason,
+        })?;
+        self.members.retain(|(k, _)| *k != key);
+        self.members.insert(0, (key, value));
+        self.members.truncate(MAX_MEMBERS);
+        Ok(())
+    }
+
+    /// Removes `key`, returning its value.
+    pub fn remove(&mut self, key: &str) -> Option<String> {
+        let i = self.members.iter().position(|(k, _)| k == key)?;
+        Some(self.members.remove(i).1)
+    }
+
+    /// Removes whole entries until the header fits `max_len` characters (entries over 128
+    /// characters first, then from the end), returning why each was removed.
+    pub fn truncate_to(&mut self, max_len: usize) -> Vec<TraceStateError> {
+        let mut errs = Vec::new();
+        truncate_to(&mut self.members, max_len, Some(&mut errs));
+        errs
+    }
+
+    /// The header value: `key=value` members joined by `,` with no OWS. Empty for an empty
+    /// list (then no header should be sent).
+    pub fn header(&self) -> String {
+        let mut s = String::with_capacity(header_len(&self.members));
+        for (i, (k, v)) in self.members.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str(k);
+            s.push('=');
+            s.push_str(v);
+        }
+        s
+    }
+}
+
+impl fmt::Display for W3CTraceState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.header())
+    }
+}
+
+/// Whether `opentelemetry::trace::TraceState` (0.33) accepts `key`. It rejects a
+/// multi-tenant key whose system-id has 14 characters (its check allows 13), which the
+/// grammar allows.
+pub(crate) fn otel_accepts_key(key: &str) -> bool {
+    match key.rfind('@') {
+        Some(at) => key.len() - at - 1 <= 13,
+        None => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_removes_long_entries_first_then_from_the_end() {
+        let long = "x".repeat(200);
+        let mut m = vec![("a", long.as_str()), ("b", "1"), ("c", &long), ("d", "2")];
+        truncate_to(&mut m, 210, None);
+        assert_eq!(m, vec![("a", long.as_str()), ("b", "1"), ("d", "2")]);
+        truncate_to(&mut m, 5, None);
+        assert_eq!(m, vec![("b", "1")]);
+    }
+}
