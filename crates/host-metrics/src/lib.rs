@@ -8,13 +8,37 @@
 //! that source from the snapshot, is logged once with `tracing::warn!`, and leaves the others
 //! reporting.
 //!
-//! Instruments (names, units and kinds from `opentelemetry-semantic-conventions` 0.33):
-//! `system.cpu.utilization`, `system.cpu.load_average.{1m,5m,15m}`, `system.memory.usage`,
-//! `system.memory.utilization`, `system.memory.limit`, `system.filesystem.usage`,
-//! `system.filesystem.utilization`, `system.network.io`, `system.network.errors`,
-//! `system.disk.io`, `process.cpu.utilization`, `process.memory.usage`,
-//! `process.memory.virtual`, `process.thread.count`, `process.unix.file_descriptor.count`,
-//! `process.uptime`.
+//! Instruments (names, units, kinds and attributes from `opentelemetry-semantic-conventions`
+//! 0.33; counters are cumulative totals; the Prometheus name is what the
+//! `opentelemetry-prometheus` exporter makes of it):
+//!
+//! | instrument | unit | kind | attributes | Prometheus |
+//! |---|---|---|---|---|
+//! | `system.cpu.utilization` | `1` | gauge | none, or `cpu.logical_number` with [`with_per_cpu`](HostMetricsBuilder::with_per_cpu) | `system_cpu_utilization_ratio` |
+//! | `system.cpu.load_average.1m` / `.5m` / `.15m` (unix) | `{thread}` | gauge | | `system_cpu_load_average_1m` … |
+//! | `system.memory.usage` | `By` | up-down counter | `system.memory.state` = `used` / `free` / `cached` | `system_memory_usage_bytes` |
+//! | `system.memory.utilization` | `1` | gauge | `system.memory.state` | `system_memory_utilization_ratio` |
+//! | `system.memory.limit` | `By` | up-down counter | | `system_memory_limit_bytes` |
+//! | `system.filesystem.usage` | `By` | up-down counter | `system.device`, `system.filesystem.mountpoint`, `.type`, `.mode`, `.state` = `used` / `free` | `system_filesystem_usage_bytes` |
+//! | `system.filesystem.utilization` | `1` | gauge | as above, state `used` | `system_filesystem_utilization_ratio` |
+//! | `system.network.io` | `By` | counter | `network.interface.name`, `network.io.direction` | `system_network_io_bytes_total` |
+//! | `system.network.errors` | `{error}` | counter | as above | `system_network_errors_total` |
+//! | `system.disk.io` | `By` | counter | `system.device`, `disk.io.direction` | `system_disk_io_bytes_total` |
+//! | `process.cpu.utilization` | `1` | gauge | `cpu.mode` = `user` / `system` | `process_cpu_utilization_ratio` |
+//! | `process.memory.usage` (RSS) | `By` | up-down counter | | `process_memory_usage_bytes` |
+//! | `process.memory.virtual` | `By` | up-down counter | | `process_memory_virtual_bytes` |
+//! | `process.thread.count` (Linux) | `{thread}` | up-down counter | | `process_thread_count` |
+//! | `process.unix.file_descriptor.count` (unix) | `{file_descriptor}` | up-down counter | | `process_unix_file_descriptor_count` |
+//! | `process.uptime` | `s` | gauge | | `process_uptime_seconds` |
+//!
+//! `used` memory is total minus available, `cached` is available minus free (page cache, buffers,
+//! reclaimable slab), so the three states add up to `system.memory.limit`. Utilizations are
+//! clamped to 0..=1; `process.cpu.utilization` is divided by the CPUs available to the process.
+//! `process.unix.file_descriptor.count` is the current name of the deprecated
+//! `process.open_file_descriptor.count`. The load averages are not in semconv 0.33; their names
+//! and unit follow the collector's hostmetrics receiver. Pseudo filesystems (proc, sysfs, tmpfs,
+//! overlay, devtmpfs, cgroup, squashfs, …) and filesystems that cannot be read (permission
+//! denied) are skipped.
 //!
 //! Host identity (`os.type`, `os.description`, `os.name`, `os.version`, `host.name`,
 //! `host.arch`) belongs on the resource, not on a metric: see [`resource_attributes`].
