@@ -191,7 +191,19 @@ fn process_cpu_utilization_is_above_zero_and_changes_under_a_busy_loop() {
         .value;
     assert!(machine > 0.0, "system.cpu.utilization = {machine}");
     let uptime_during = find(&during, "process.uptime").expect("uptime").points[0].value;
-    assert!(uptime_during >= uptime_before);
+    assert!(
+        uptime_during > uptime_before,
+        "{uptime_before} -> {uptime_during}"
+    );
+    let values = |m: &[common::Exported]| -> Vec<f64> {
+        find(m, "process.cpu.utilization")
+            .expect("process cpu")
+            .points
+            .iter()
+            .map(|p| p.value)
+            .collect()
+    };
+    assert_ne!(values(&before), values(&during), "snapshot did not change");
 }
 
 #[test]
