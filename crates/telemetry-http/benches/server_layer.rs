@@ -6,7 +6,7 @@
 //!   `TraceLayer`, what a user would assemble instead.
 //!
 //! All three run under the same subscriber: tracing-opentelemetry (spans), our JSON layer writing to
-//! a lossy non-blocking file, and the OTel log bridge, with SDK providers whose exporters discard
+//! a lossy batching file writer (as `install` sets it up), and the OTel log bridge, with SDK providers whose exporters discard
 //! (so nothing is measured but the app-side cost). Level filter `info,tower_http=debug` so that
 //! TraceLayer's (debug) spans and events are on, as a user of it would have them.
 
@@ -41,7 +41,7 @@ impl LogExporter for Discard {
     }
 }
 
-fn install() -> (tracing_appender::non_blocking::WorkerGuard, tempfile_dir::Dir) {
+fn install() -> (telemetry::writer::BatchWriterGuard, tempfile_dir::Dir) {
     let dir = tempfile_dir::Dir::new();
     let tp = SdkTracerProvider::builder()
         .with_span_processor(BatchSpanProcessor::builder(Discard).build())
@@ -49,14 +49,17 @@ fn install() -> (tracing_appender::non_blocking::WorkerGuard, tempfile_dir::Dir)
     let lp = SdkLoggerProvider::builder()
         .with_log_processor(BatchLogProcessor::builder(Discard).build())
         .build();
-    let mp = SdkMeterProvider::builder().with_reader(ManualReader::builder().build()).build();
+    let mp = SdkMeterProvider::builder()
+        .with_reader(ManualReader::builder().build())
+        .build();
     opentelemetry::global::set_meter_provider(mp);
     opentelemetry::global::set_tracer_provider(tp.clone());
-    opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
     let file = std::fs::File::create(dir.path().join("bench.json")).expect("file");
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(true)
-        .finish(file);
+    let (writer, guard) =
+        telemetry::writer::BatchWriter::spawn("bench-log", file, 32 << 20, true).expect("writer");
     let subscriber = tracing_subscriber::registry()
         .with(tracing_subscriber::EnvFilter::new("info,tower_http=debug"))
         .with(
@@ -77,7 +80,8 @@ mod tempfile_dir {
     pub struct Dir(std::path::PathBuf);
     impl Dir {
         pub fn new() -> Self {
-            let p = std::env::temp_dir().join(format!("telemetry-http-bench-{}", std::process::id()));
+            let p =
+                std::env::temp_dir().join(format!("telemetry-http-bench-{}", std::process::id()));
             std::fs::create_dir_all(&p).expect("temp dir");
             Dir(p)
         }
@@ -99,7 +103,10 @@ fn router() -> Router {
 fn request() -> Request<Body> {
     Request::builder()
         .uri("/api/v1/jobs/42")
-        .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
         .body(Body::empty())
         .expect("request")
 }
@@ -121,7 +128,12 @@ fn bench(c: &mut Criterion) {
         .build()
         .expect("runtime");
     run(c, &rt, "server_layer/bare", router());
-    run(c, &rt, "server_layer/ours", router().layer(telemetry_http::HttpServerLayer::new()));
+    run(
+        c,
+        &rt,
+        "server_layer/ours",
+        router().layer(telemetry_http::HttpServerLayer::new()),
+    );
     run(
         c,
         &rt,

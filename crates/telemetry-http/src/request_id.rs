@@ -78,7 +78,7 @@ mod tests {
 
     #[test]
     fn hostile_incoming_ids_are_refused() {
-        let long = vec![b'a'; MAX_REQUEST_ID_LEN + 1];
+        let long = [b'a'; MAX_REQUEST_ID_LEN + 1];
         for id in [
             &b""[..],
             b"has space",

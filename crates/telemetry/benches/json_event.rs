@@ -8,17 +8,29 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use logroller::{Compression, LogRollerBuilder, Rotation, RotationSize};
 use telemetry::json::JsonLayer;
+use telemetry::writer::{BatchWriter, BatchWriterGuard};
 use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::prelude::*;
 
-fn file(dir: &std::path::Path, name: &str) -> (NonBlocking, WorkerGuard) {
-    let roller = LogRollerBuilder::new(dir, std::path::Path::new(name))
+fn roller(dir: &std::path::Path, name: &str) -> logroller::LogRoller {
+    LogRollerBuilder::new(dir, std::path::Path::new(name))
         .rotation(Rotation::SizeBased(RotationSize::MB(50)))
         .max_keep_files(3)
         .compression(Compression::Gzip)
         .build()
-        .expect("roller");
-    NonBlockingBuilder::default().lossy(true).finish(roller)
+        .expect("roller")
+}
+
+/// tracing-appender's non-blocking writer, what tracing-subscriber users pair with it.
+fn file(dir: &std::path::Path, name: &str) -> (NonBlocking, WorkerGuard) {
+    NonBlockingBuilder::default()
+        .lossy(true)
+        .finish(roller(dir, name))
+}
+
+/// Ours, as `install` sets it up.
+fn batch_file(dir: &std::path::Path, name: &str) -> (BatchWriter, BatchWriterGuard) {
+    BatchWriter::spawn("bench", roller(dir, name), 32 << 20, true).expect("writer")
 }
 
 fn run(c: &mut Criterion, name: &str, dispatch: tracing::Dispatch) {
@@ -67,7 +79,7 @@ fn bench(c: &mut Criterion) {
     );
     run(c, "json_event/json_subscriber", tracing::Dispatch::new(js));
 
-    let (w, _g3) = file(tmp.path(), "ours.json");
+    let (w, _g3) = batch_file(tmp.path(), "ours.json");
     let ours =
         tracing_subscriber::registry().with(JsonLayer::new().with_sink(tracing::Level::TRACE, w));
     run(c, "json_event/ours", tracing::Dispatch::new(ours));
@@ -90,7 +102,7 @@ fn bench(c: &mut Criterion) {
         "json_event_with_otel/tracing_subscriber_json",
         tracing::Dispatch::new(baseline_otel),
     );
-    let (w, _g5) = file(tmp.path(), "ours_otel.json");
+    let (w, _g5) = batch_file(tmp.path(), "ours_otel.json");
     let ours_otel = tracing_subscriber::registry()
         .with(tracing_opentelemetry::layer().with_tracer(tracer()))
         .with(JsonLayer::new().with_sink(tracing::Level::TRACE, w));

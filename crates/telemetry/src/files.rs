@@ -1,22 +1,24 @@
 //! Log files: `<app>.json` (all levels) and `<app>_errors.json` (ERROR), rotated by size with gzip
 //! and a file count. Rotation is done by `logroller` (it rotates before a write, so a line is never
-//! split, and compresses on its own thread); writes leave the caller's thread through
-//! `tracing-appender`'s non-blocking channel, lossless by default.
+//! split, and compresses on its own thread); writes leave the caller's thread through a
+//! [`BatchWriter`], lossless by default.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use logroller::{Compression, LogRollerBuilder, Rotation, RotationSize};
-use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
 
 use crate::TelemetryError;
+use crate::writer::{BatchWriter, BatchWriterGuard};
 
-/// One rotating, non-blocking file.
+/// Bytes of log lines a file may hold in memory before its writer is behind (about 128k lines).
+pub(crate) const BUFFER_BYTES: usize = 32 * 1024 * 1024;
+
+/// One rotating file behind a batching writer thread.
 pub(crate) struct LogFile {
-    pub writer: NonBlocking,
-    /// Flushes the file when dropped.
-    pub _guard: WorkerGuard,
-    pub dropped: ErrorCounter,
+    pub writer: BatchWriter,
+    /// Writes what is buffered and stops the thread.
+    pub guard: BatchWriterGuard,
     pub name: String,
 }
 
@@ -81,16 +83,16 @@ pub(crate) fn open(
         .graceful_shutdown(true)
         .build()
         .map_err(|e| dir_error(&dir.join(name), std::io::Error::other(e.to_string())))?;
-    let (writer, guard) = NonBlockingBuilder::default()
-        .lossy(lossy)
-        .buffered_lines_limit(128 * 1024)
-        .thread_name(&format!("telemetry-log-{name}"))
-        .finish(roller);
-    let dropped = writer.error_counter();
+    let (writer, guard) = BatchWriter::spawn(
+        &format!("telemetry-log-{name}"),
+        roller,
+        BUFFER_BYTES,
+        lossy,
+    )
+    .map_err(TelemetryError::Runtime)?;
     Ok(LogFile {
         writer,
-        _guard: guard,
-        dropped,
+        guard,
         name: name.to_owned(),
     })
 }

@@ -38,7 +38,9 @@ pub trait LineSink: Send + Sync + 'static {
     fn write_line(&self, line: &[u8]);
 }
 
-/// Standard output, one `write_all` of a whole line under the stdout lock.
+/// Standard output, written synchronously: one `write_all` of a whole line under the stdout lock.
+/// For tests and tools; `install` puts the console behind a [`crate::writer::BatchWriter`] so a slow
+/// reader of stdout cannot slow the service.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct StdoutSink;
 
@@ -46,14 +48,6 @@ impl LineSink for StdoutSink {
     fn write_line(&self, line: &[u8]) {
         // A closed stdout (e.g. a pipe whose reader left) must not take the service down.
         let _ = std::io::stdout().lock().write_all(line);
-    }
-}
-
-impl LineSink for tracing_appender::non_blocking::NonBlocking {
-    fn write_line(&self, line: &[u8]) {
-        let mut w = self.clone();
-        // Errors are counted by the non-blocking writer itself (its error counter).
-        let _ = w.write_all(line);
     }
 }
 
@@ -152,11 +146,13 @@ fn is_context_field(name: &str) -> bool {
 }
 
 impl SpanVisitor<'_> {
-    fn put(&mut self, field: &Field, value: String) {
+    fn put(&mut self, field: &Field, value: impl FnOnce() -> String) {
         let name = field.name();
+        // Checked before the value is rendered: most span fields are dotted attributes.
         if !is_context_field(name) {
             return;
         }
+        let value = value();
         if let Some(slot) = self.0.iter_mut().find(|(k, _)| *k == name) {
             slot.1 = value;
         } else {
@@ -174,26 +170,30 @@ fn json_string(s: &str) -> String {
 
 impl Visit for SpanVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.put(field, json_string(value));
+        self.put(field, || json_string(value));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field, itoa::Buffer::new().format(value).to_owned());
+        self.put(field, || itoa::Buffer::new().format(value).to_owned());
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.put(field, itoa::Buffer::new().format(value).to_owned());
+        self.put(field, || itoa::Buffer::new().format(value).to_owned());
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field, if value { "true" } else { "false" }.to_owned());
+        self.put(field, || if value { "true" } else { "false" }.to_owned());
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        let mut v = Vec::new();
-        write_f64(&mut v, value);
-        self.put(field, String::from_utf8(v).unwrap_or_default());
+        self.put(field, || {
+            let mut v = Vec::new();
+            write_f64(&mut v, value);
+            String::from_utf8(v).unwrap_or_default()
+        });
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let mut out = Vec::new();
-        write_debug_str(&mut out, value);
-        self.put(field, String::from_utf8(out).unwrap_or_default());
+        self.put(field, || {
+            let mut out = Vec::new();
+            write_debug_str(&mut out, value);
+            String::from_utf8(out).unwrap_or_default()
+        });
     }
 }
 
@@ -237,9 +237,11 @@ where
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
         if let Some(fields) = ext.get_mut::<SpanFields>() {
-            let before = fields.own.len();
             let mut changed = Vec::new();
             values.record(&mut SpanVisitor(&mut changed));
+            if changed.is_empty() {
+                return;
+            }
             for (k, v) in changed {
                 if let Some(slot) = fields.own.iter_mut().find(|(name, _)| *name == k) {
                     slot.1 = v;
@@ -247,7 +249,6 @@ where
                     fields.own.push((k, v));
                 }
             }
-            let _ = before;
             fields.render();
         }
     }

@@ -37,6 +37,7 @@ pub mod json;
 mod pipeline;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod writer;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -29,7 +29,8 @@ use crate::admin::{self, AdminServer};
 use crate::config::{ConsoleFormat, PropagatorKind, SamplerConfig, Settings, Signal};
 use crate::export::{self, ExportStats, Observed};
 use crate::files::{self, LogFile, Rotate};
-use crate::json::{JsonLayer, StdoutSink};
+use crate::json::JsonLayer;
+use crate::writer::{BatchWriter, BatchWriterGuard};
 use crate::{TelemetryError, TelemetryGuard};
 
 /// Bucket boundaries, in seconds, for HTTP request durations: the OTel semantic-convention advice,
@@ -274,6 +275,7 @@ pub(crate) struct Running {
     admin: Option<AdminServer>,
     runtime: BackgroundRuntime,
     files: Vec<LogFile>,
+    console: Option<BatchWriterGuard>,
 }
 
 impl Running {
@@ -306,8 +308,15 @@ impl Running {
         }
         drop(self.admin.take());
         self.runtime.stop();
-        // Dropping the worker guards flushes the files (each bounded by tracing-appender).
-        self.files.clear();
+        // Write out what the files and the console still buffer, within what is left of the bound.
+        for f in self.files.drain(..) {
+            if !f.guard.close(left()) {
+                errors.push(format!("log file {} not fully written", f.name));
+            }
+        }
+        if let Some(console) = self.console.take() {
+            console.close(left());
+        }
         if errors.is_empty() {
             Ok(())
         } else {
@@ -439,16 +448,35 @@ pub(crate) fn install(
         }
     }
 
-    // Lines the file writers dropped (only when lossy) as a self-metric.
-    if !log_files.is_empty() {
+    // The console, behind its own batching writer so a slow stdout reader cannot slow the app.
+    let console = if s.console == ConsoleFormat::Json {
+        let (w, g) = BatchWriter::spawn(
+            "telemetry-console",
+            std::io::stdout(),
+            files::BUFFER_BYTES,
+            s.log_file_lossy,
+        )
+        .map_err(TelemetryError::Runtime)?;
+        Some((w, g))
+    } else {
+        None
+    };
+
+    // Lines the writers dropped (only when lossy) as a self-metric.
+    {
         let counters: Vec<_> = log_files
             .iter()
             .map(|f| {
                 (
-                    f.dropped.clone(),
+                    f.writer.clone(),
                     KeyValue::new("log.file.name", f.name.clone()),
                 )
             })
+            .chain(
+                console
+                    .iter()
+                    .map(|(w, _)| (w.clone(), KeyValue::new("log.file.name", "stdout"))),
+            )
             .collect();
         let _ = meter_provider
             .meter("telemetry")
@@ -457,7 +485,7 @@ pub(crate) fn install(
             .with_description("Log lines the file writer dropped because its queue was full.")
             .with_callback(move |obs| {
                 for (counter, attr) in &counters {
-                    obs.observe(counter.dropped_lines() as u64, std::slice::from_ref(attr));
+                    obs.observe(counter.dropped_lines(), std::slice::from_ref(attr));
                 }
             })
             .build();
@@ -465,8 +493,8 @@ pub(crate) fn install(
 
     // The JSON sinks: console (unless readable text or off), all-levels file, errors file.
     let mut json = JsonLayer::new();
-    if s.console == ConsoleFormat::Json {
-        json = json.with_sink(Level::TRACE, StdoutSink);
+    if let Some((w, _)) = &console {
+        json = json.with_sink(Level::TRACE, w.clone());
     }
     if let [all, errors] = log_files.as_slice() {
         json = json
@@ -526,6 +554,7 @@ pub(crate) fn install(
             admin,
             runtime,
             files: log_files,
+            console: console.map(|(_, g)| g),
         }),
         timeout: s.shutdown_timeout,
         meter_provider,
