@@ -277,6 +277,35 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Also reports host and process metrics (`system.*`, `process.*`, see the `host-metrics`
+    /// crate) on the telemetry meter provider, sampled on their own thread, and adds the host's
+    /// `os.*`/`host.arch` attributes to the resource.
+    ///
+    /// ```no_run
+    /// let _telemetry = telemetry::builder("checkout")
+    ///     .with_host_metrics(host_metrics::HostMetrics::builder())
+    ///     .install()?;
+    /// # Ok::<(), telemetry::TelemetryError>(())
+    /// ```
+    #[cfg(feature = "host-metrics")]
+    pub fn with_host_metrics(mut self, host: host_metrics::HostMetricsBuilder) -> Self {
+        for kv in host_metrics::resource_attributes() {
+            let key = kv.key.as_str().to_owned();
+            if !self.defaults.extra_resource.iter().any(|(k, _)| *k == key) {
+                self.defaults
+                    .extra_resource
+                    .push((key, kv.value.as_str().into_owned()));
+            }
+        }
+        self.host_metrics = Some(Box::new(move |meter: &opentelemetry::metrics::Meter| {
+            host.build()
+                .start(meter)
+                .map(|h| Box::new(h) as Box<dyn std::any::Any + Send>)
+                .map_err(|e| e.to_string())
+        }));
+        self
+    }
+
     /// Reads configuration from `lookup` instead of the process environment (for tests, or a
     /// service that keeps its settings elsewhere).
     pub fn env_lookup(

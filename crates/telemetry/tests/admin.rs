@@ -42,6 +42,9 @@ fn metrics_endpoint_requires_the_token_and_reports_dropped_spans() {
         .console(telemetry::ConsoleFormat::Off)
         .admin_addr("127.0.0.1:0".parse().expect("addr"))
         .admin_token("s3cret")
+        .with_host_metrics(
+            host_metrics::HostMetrics::builder().with_interval(Duration::from_millis(200)),
+        )
         .install()
         .expect("install");
     let addr = guard.admin_addr().expect("admin runs");
@@ -72,5 +75,25 @@ fn metrics_endpoint_requires_the_token_and_reports_dropped_spans() {
         "resource exposed as target_info"
     );
     assert!(body.contains("service_name=\"admin-test\""), "{body}");
+    assert!(
+        body.contains("host_arch="),
+        "host-metrics adds host.arch to the resource"
+    );
+
+    // Host metrics, enabled with one builder line, reach /metrics once sampled.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, body) = get(addr, "/metrics", Some("s3cret"));
+        if body.contains("system_memory_usage_bytes")
+            && body.contains("process_cpu_utilization_ratio")
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no host metrics after 10 s:\n{body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     drop(guard);
 }
