@@ -5,7 +5,7 @@
 
 use crate::error::AnalyzeError;
 use crate::input::{self, Source};
-use crate::line::{self, Parsed, Val};
+use crate::line::{self, Val};
 use crate::report::{self, Report};
 use crate::timestamp::{self, MICROS_PER_DAY, MICROS_PER_MINUTE, Micros};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
@@ -471,9 +471,10 @@ impl Partial {
         let Ok(s) = std::str::from_utf8(bytes) else {
             return self.skip(Reason::InvalidUtf8, chunk, n);
         };
-        let l = match line::parse(s) {
-            Ok(Parsed::Object(l)) => l,
-            Ok(Parsed::NotObject) => return self.skip(Reason::NotAnObject, chunk, n),
+        let mut l = line::Line::default();
+        match line::parse_into(s, &mut l) {
+            Ok(true) => {}
+            Ok(false) => return self.skip(Reason::NotAnObject, chunk, n),
             Err(_) => {
                 let r = if s.trim().is_empty() {
                     Reason::BlankLine

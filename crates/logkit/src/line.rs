@@ -536,12 +536,12 @@ impl<'a> Scanner<'a> {
         };
         field_of(k.as_bytes())
     }
-    fn top(&mut self) -> R<Parsed<'a>> {
+    /// Parses into `l` (which must be empty); returns whether the line is an object.
+    fn top(&mut self, l: &mut Line<'a>) -> R<bool> {
         self.ws();
         let out = if self.peek() == Some(b'{') {
             self.i += 1;
             self.ws();
-            let mut l = Line::default();
             if self.peek() == Some(b'}') {
                 self.i += 1;
             } else {
@@ -576,10 +576,10 @@ impl<'a> Scanner<'a> {
                     }
                 }
             }
-            Parsed::Object(l)
+            true
         } else {
             self.skip(0)?;
-            Parsed::NotObject
+            false
         };
         self.ws();
         if self.i != self.b.len() {
@@ -607,12 +607,24 @@ impl<'a> Scanner<'a> {
 
 /// Parses one line (already valid UTF-8, without its newline).
 pub fn parse(s: &str) -> Result<Parsed<'_>, SyntaxError> {
+    let mut l = Line::default();
+    Ok(if parse_into(s, &mut l)? {
+        Parsed::Object(l)
+    } else {
+        Parsed::NotObject
+    })
+}
+
+/// As [`parse`], filling a caller-provided (empty) `Line` in place; returns whether the
+/// line is a JSON object.
+#[inline]
+pub fn parse_into<'a>(s: &'a str, l: &mut Line<'a>) -> Result<bool, SyntaxError> {
     Scanner {
         s,
         b: s.as_bytes(),
         i: 0,
     }
-    .top()
+    .top(l)
 }
 
 /// The same result through serde_json (the reference the scanner is tested against).
