@@ -394,9 +394,12 @@ impl TelemetryGuard {
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
-        if let Err(e) = self.shutdown_inner() {
+        match self.shutdown_inner() {
+            // A last export that failed was already counted and logged (rate-limited); the
+            // embedded default has no collector, so that is the normal case and not worth a line.
+            Ok(()) | Err(TelemetryError::Shutdown(_)) => {}
             // The subscriber may already be gone; stderr is the one channel left.
-            eprintln!("telemetry: {e}");
+            Err(e) => eprintln!("telemetry: {e}"),
         }
     }
 }
