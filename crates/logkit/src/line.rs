@@ -170,19 +170,23 @@ impl Visitor<'_> for FieldVisitor {
     }
 }
 
-/// Key dispatch by length first, then bytes.
+/// Key dispatch by length first, then a fixed-size comparison (integer compares, no memcmp).
 #[inline]
 fn field_of(k: &[u8]) -> Field {
+    #[inline(always)]
+    fn is<const N: usize>(k: &[u8], w: &[u8; N]) -> bool {
+        <&[u8; N]>::try_from(k).is_ok_and(|a| a == w)
+    }
     match k.len() {
-        4 if k == b"path" => Field::Path,
-        5 if k == b"level" => Field::Level,
-        7 if k == b"message" => Field::Message,
-        7 if k == b"user_id" => Field::UserId,
-        8 if k == b"duration" => Field::Duration,
-        9 if k == b"timestamp" => Field::Timestamp,
-        10 if k == b"error_type" => Field::ErrorType,
-        10 if k == b"request_id" => Field::RequestId,
-        11 if k == b"status_code" => Field::StatusCode,
+        4 if is(k, b"path") => Field::Path,
+        5 if is(k, b"level") => Field::Level,
+        7 if is(k, b"message") => Field::Message,
+        7 if is(k, b"user_id") => Field::UserId,
+        8 if is(k, b"duration") => Field::Duration,
+        9 if is(k, b"timestamp") => Field::Timestamp,
+        10 if is(k, b"error_type") => Field::ErrorType,
+        10 if is(k, b"request_id") => Field::RequestId,
+        11 if is(k, b"status_code") => Field::StatusCode,
         _ => Field::Other,
     }
 }
@@ -275,6 +279,30 @@ const HIGHS: u64 = 0x8080_8080_8080_8080;
 #[inline]
 fn find_stop(b: &[u8]) -> Option<usize> {
     let mut i = 0;
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8,
+            _mm_or_si128, _mm_set1_epi8,
+        };
+        // Sixteen bytes at a time while sixteen remain.
+        while i + 16 <= b.len() {
+            // SAFETY: `i + 16 <= b.len()`, so the unaligned 16-byte load stays inside `b`;
+            // SSE2 is part of the x86_64 baseline, so the intrinsics are always available.
+            let mask = unsafe {
+                let x = _mm_loadu_si128(b.as_ptr().add(i).cast::<__m128i>());
+                let q = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'"' as i8));
+                let s = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'\\' as i8));
+                let lim = _mm_set1_epi8(0x1f);
+                let c = _mm_cmpeq_epi8(_mm_max_epu8(x, lim), lim);
+                _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(q, s), c)) as u32
+            };
+            if mask != 0 {
+                return Some(i + mask.trailing_zeros() as usize);
+            }
+            i += 16;
+        }
+    }
     while let Some(w) = b.get(i..i + 8) {
         let mut a = [0u8; 8];
         a.copy_from_slice(w);
@@ -525,16 +553,15 @@ impl<'a> Scanner<'a> {
             }
         }
     }
+    #[inline]
     fn field(&self, st: usize, en: usize, esc: bool) -> Field {
-        let k: Cow<'_, str> = if esc {
-            match serde_json::from_str::<String>(&self.s[st - 1..=en]) {
-                Ok(k) => Cow::Owned(k),
-                Err(_) => return Field::Other,
-            }
-        } else {
-            Cow::Borrowed(&self.s[st..en])
-        };
-        field_of(k.as_bytes())
+        if !esc {
+            return field_of(&self.b[st..en]);
+        }
+        match serde_json::from_str::<String>(&self.s[st - 1..=en]) {
+            Ok(k) => field_of(k.as_bytes()),
+            Err(_) => Field::Other,
+        }
     }
     /// Parses into `l` (which must be empty); returns whether the line is an object.
     fn top(&mut self, l: &mut Line<'a>) -> R<bool> {
