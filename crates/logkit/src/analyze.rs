@@ -404,6 +404,7 @@ pub(crate) struct Partial {
     pub last_ts: Option<Micros>,
     exact_values: usize,
     sketched: bool,
+    ts_cache: timestamp::Cache,
 }
 
 struct Chunk {
@@ -496,7 +497,7 @@ impl Partial {
             .timestamp
             .as_ref()
             .and_then(Val::as_str)
-            .and_then(timestamp::parse);
+            .and_then(|s| timestamp::parse_cached(s, &mut self.ts_cache));
         if opts.since.is_some() || opts.until.is_some() {
             let Some(t) = ts else {
                 return self.skip(Reason::NoTimestamp, chunk, n);

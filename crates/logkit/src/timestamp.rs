@@ -47,9 +47,7 @@ pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-/// Parses a timestamp into microseconds since the epoch (UTC). `None` when it is not one.
-pub fn parse(s: &str) -> Option<Micros> {
-    let b = s.as_bytes();
+fn date(b: &[u8]) -> Option<i64> {
     let year = digits(b, 0, 4)?;
     if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
         return None;
@@ -59,22 +57,32 @@ pub fn parse(s: &str) -> Option<Micros> {
     if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
         return None;
     }
-    let mut micros = days_from_civil(year, month, day) * MICROS_PER_DAY;
-    if b.len() == 10 {
-        return Some(micros);
-    }
-    if !matches!(b.get(10), Some(b'T' | b't' | b' ')) {
+    Some(days_from_civil(year, month, day) * MICROS_PER_DAY)
+}
+
+/// `YYYY-MM-DDTHH:MM` (the first 16 bytes): the start of that minute, before any offset.
+fn head(b: &[u8]) -> Option<Micros> {
+    let d = date(b)?;
+    if !matches!(b.get(10), Some(b'T' | b't' | b' ')) || b.get(13) != Some(&b':') {
         return None;
     }
     let hour = digits(b, 11, 2)?;
-    if b.get(13) != Some(&b':') {
+    let minute = digits(b, 14, 2)?;
+    if hour > 23 || minute > 59 {
         return None;
     }
-    let minute = digits(b, 14, 2)?;
+    Some(d + (hour * 60 + minute) * MICROS_PER_MINUTE)
+}
+
+/// What follows the minute: `[:SS[.fraction]][Z|±HH:MM|±HHMM]`.
+fn tail(b: &[u8], mut micros: Micros) -> Option<Micros> {
     let mut i = 16;
-    let mut second = 0;
     if b.get(i) == Some(&b':') {
-        second = digits(b, 17, 2)?;
+        let second = digits(b, 17, 2)?;
+        if second > 60 {
+            return None;
+        }
+        micros += second * 1_000_000;
         i = 19;
         if b.get(i) == Some(&b'.') || b.get(i) == Some(&b',') {
             i += 1;
@@ -101,10 +109,6 @@ pub fn parse(s: &str) -> Option<Micros> {
             micros += frac;
         }
     }
-    if hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    micros += ((hour * 60 + minute) * 60 + second) * 1_000_000;
     match b.get(i) {
         None => Some(micros),
         Some(b'Z' | b'z') if i + 1 == b.len() => Some(micros),
@@ -125,6 +129,41 @@ pub fn parse(s: &str) -> Option<Micros> {
         }
         _ => None,
     }
+}
+
+/// Parses a timestamp into microseconds since the epoch (UTC). `None` when it is not one.
+pub fn parse(s: &str) -> Option<Micros> {
+    let b = s.as_bytes();
+    if b.len() == 10 {
+        return date(b);
+    }
+    tail(b, head(b)?)
+}
+
+/// Remembers the last `YYYY-MM-DDTHH:MM` prefix, so consecutive lines of the same minute
+/// only parse their seconds.
+#[derive(Debug, Clone, Default)]
+pub struct Cache {
+    prefix: [u8; 16],
+    base: Micros,
+    valid: bool,
+}
+
+/// [`parse`] with a [`Cache`].
+#[inline]
+pub fn parse_cached(s: &str, c: &mut Cache) -> Option<Micros> {
+    let b = s.as_bytes();
+    let Some(p) = b.get(..16) else {
+        return parse(s);
+    };
+    if c.valid && p == c.prefix {
+        return tail(b, c.base);
+    }
+    let base = head(b)?;
+    c.prefix.copy_from_slice(p);
+    c.base = base;
+    c.valid = true;
+    tail(b, base)
 }
 
 /// `YYYY-MM-DD` of a day number.
@@ -190,6 +229,22 @@ mod tests {
             parse("2026-11-27T00:00:00.123456789Z").unwrap() % 1_000_000,
             123_456
         );
+    }
+
+    #[test]
+    fn cached_parse_equals_parse() {
+        let mut c = Cache::default();
+        for s in [
+            "2026-11-27T00:00:01.5",
+            "2026-11-27T00:00:59Z",
+            "2026-11-27T00:00:30+01:00",
+            "2026-11-27T00:00x",
+            "2026-11-27T00:01:00",
+            "2026-11-27",
+            "2026-11-27T00:01:00.123456789-0130",
+        ] {
+            assert_eq!(parse_cached(s, &mut c), parse(s), "{s}");
+        }
     }
 
     #[test]
