@@ -332,6 +332,12 @@ pub(crate) fn install(
     host: Option<HostStart>,
 ) -> Result<TelemetryGuard, TelemetryError> {
     let filter = env_filter(&s.filter)?;
+    // Checked first: a second install must not replace the globals of the first.
+    if tracing::dispatcher::has_been_set() {
+        return Err(TelemetryError::SubscriberAlreadySet(
+            "install() was already called, or another subscriber was set".into(),
+        ));
+    }
     let runtime = BackgroundRuntime::start()?;
     let resource = resource(s);
 
@@ -360,8 +366,20 @@ pub(crate) fn install(
         )?);
     }
 
-    // Metrics: Prometheus pull reader always (unless the SDK is disabled), OTLP push when enabled.
+    // The admin listener binds before any global is set: a taken port fails `install` cleanly.
     let registry = prometheus::Registry::new();
+    let admin = match (s.admin_addr, s.sdk_disabled) {
+        (Some(addr), false) => Some(admin::start(
+            &runtime.handle,
+            addr,
+            registry.clone(),
+            s.admin_token.clone(),
+        )?),
+        _ => None,
+    };
+    let admin_addr = admin.as_ref().map(|a| a.local_addr);
+
+    // Metrics: Prometheus pull reader always (unless the SDK is disabled), OTLP push when enabled.
     let mut mp_builder = SdkMeterProvider::builder().with_resource(resource.clone());
     if !s.sdk_disabled {
         let prom = opentelemetry_prometheus::exporter()
@@ -514,17 +532,6 @@ pub(crate) fn install(
         .into_subscriber()
         .try_init()
         .map_err(|e| TelemetryError::SubscriberAlreadySet(e.to_string()))?;
-
-    let admin = match (s.admin_addr, s.sdk_disabled) {
-        (Some(addr), false) => Some(admin::start(
-            &runtime.handle,
-            addr,
-            registry,
-            s.admin_token.clone(),
-        )?),
-        _ => None,
-    };
-    let admin_addr = admin.as_ref().map(|a| a.local_addr);
 
     let host_metrics = match host {
         Some(start) if !s.sdk_disabled => match start(&meter_provider.meter("host-metrics")) {
