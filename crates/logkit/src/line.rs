@@ -553,6 +553,40 @@ impl<'a> Scanner<'a> {
             }
         }
     }
+    /// At a key's opening quote: recognises the keys of our schema (and the seed's) without
+    /// a general string scan; `None` for anything else (then scanned normally).
+    #[inline]
+    fn known_key(&mut self) -> Option<Field> {
+        #[inline(always)]
+        fn is<const N: usize>(rest: &[u8], k: &[u8; N]) -> bool {
+            rest.get(..=N)
+                .is_some_and(|r| r[N] == b'"' && r[..N] == k[..])
+        }
+        let rest = self.b.get(self.i + 1..)?;
+        if self.b.get(self.i) != Some(&b'"') {
+            return None;
+        }
+        let (f, n) = match rest.first()? {
+            b't' if is(rest, b"timestamp") => (Field::Timestamp, 9),
+            b't' if is(rest, b"trace_id") => (Field::Other, 8),
+            b'l' if is(rest, b"level") => (Field::Level, 5),
+            b'l' if is(rest, b"logger") => (Field::Other, 6),
+            b'm' if is(rest, b"message") => (Field::Message, 7),
+            b'm' if is(rest, b"method") => (Field::Other, 6),
+            b'r' if is(rest, b"request_id") => (Field::RequestId, 10),
+            b'p' if is(rest, b"path") => (Field::Path, 4),
+            b's' if is(rest, b"status_code") => (Field::StatusCode, 11),
+            b's' if is(rest, b"span_id") => (Field::Other, 7),
+            b'd' if is(rest, b"duration") => (Field::Duration, 8),
+            b'u' if is(rest, b"user_id") => (Field::UserId, 7),
+            b'e' if is(rest, b"error_type") => (Field::ErrorType, 10),
+            b'e' if is(rest, b"error") => (Field::Other, 5),
+            _ => return None,
+        };
+        self.i += n + 2;
+        Some(f)
+    }
+
     #[inline]
     fn field(&self, st: usize, en: usize, esc: bool) -> Field {
         if !esc {
@@ -573,11 +607,17 @@ impl<'a> Scanner<'a> {
                 self.i += 1;
             } else {
                 loop {
-                    let (st, en, esc) = self.string_raw()?;
+                    let field = match self.known_key() {
+                        Some(f) => f,
+                        None => {
+                            let (st, en, esc) = self.string_raw()?;
+                            self.field(st, en, esc)
+                        }
+                    };
                     self.ws();
                     self.expect(b':')?;
                     self.ws();
-                    let slot = match self.field(st, en, esc) {
+                    let slot = match field {
                         Field::Timestamp => &mut l.timestamp,
                         Field::Level => &mut l.level,
                         Field::Message => &mut l.message,
