@@ -135,7 +135,7 @@ impl W3CTraceContextPropagator {
         ) {
             Ok(m) => m,
             Err(e) => {
-                if let Some(r) = report.as_deref_mut() {
+                if let Some(r) = report {
                     r.tracestate_discarded = Some(e);
                 }
                 Vec::new()
@@ -172,12 +172,12 @@ impl W3CTraceContextPropagator {
             full_state: Some((full, view)),
             ..
         }) = cx.get::<Extracted>()
+            && *trace_id == sc.trace_id()
+            && view == sc.trace_state()
         {
-            if *trace_id == sc.trace_id() && view == sc.trace_state() {
-                let mut full = full.clone();
-                full.truncate_to(self.max_len);
-                return full.header();
-            }
+            let mut full = full.clone();
+            full.truncate_to(self.max_len);
+            return full.header();
         }
         // The OTel TraceState may hold what the W3C grammar forbids (digit-first simple keys,
         // control characters, empty values, duplicates): send only valid members.
@@ -217,10 +217,11 @@ impl TextMapPropagator for W3CTraceContextPropagator {
             return;
         }
         let mut flags = sc.trace_flags().to_u8() & DEFINED_FLAGS_MASK;
-        if let Some(x) = cx.get::<Extracted>() {
-            if x.random && x.trace_id == sc.trace_id() {
-                flags |= RANDOM_TRACE_ID_FLAG.to_u8();
-            }
+        if let Some(x) = cx.get::<Extracted>()
+            && x.random
+            && x.trace_id == sc.trace_id()
+        {
+            flags |= RANDOM_TRACE_ID_FLAG.to_u8();
         }
         injector.set(
             TRACEPARENT,

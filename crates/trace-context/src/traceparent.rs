@@ -89,7 +89,9 @@ fn decode_hex_lc(hex: &[u8], out: &mut [u8]) -> bool {
 ///
 /// Returns the flags exactly as received (all 8 bits); the injector writes only the defined
 /// bits. Use [`parse_traceparent`] when the carrier may hold several header fields.
-pub fn parse_traceparent_value(value: &str) -> Result<(TraceId, SpanId, TraceFlags), TraceparentError> {
+pub fn parse_traceparent_value(
+    value: &str,
+) -> Result<(TraceId, SpanId, TraceFlags), TraceparentError> {
     let b = value.trim_matches([' ', '\t']).as_bytes();
     // version: 2 HEXDIGLC followed by '-'
     if b.len() < 3 {
@@ -148,7 +150,9 @@ pub fn parse_traceparent_value(value: &str) -> Result<(TraceId, SpanId, TraceFla
 /// [`Extractor::get_all`](opentelemetry::propagation::Extractor::get_all)): none is
 /// [`TraceparentError::Missing`], more than one is [`TraceparentError::Multiple`] (the message
 /// must start a new trace), exactly one is checked with [`parse_traceparent_value`].
-pub fn parse_traceparent(values: &[&str]) -> Result<(TraceId, SpanId, TraceFlags), TraceparentError> {
+pub fn parse_traceparent(
+    values: &[&str],
+) -> Result<(TraceId, SpanId, TraceFlags), TraceparentError> {
     match values {
         [] => Err(TraceparentError::Missing),
         [one] => parse_traceparent_value(one),

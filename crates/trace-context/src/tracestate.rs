@@ -342,8 +342,14 @@ pub(crate) fn parse_members<'a>(
                     member: quote(member),
                 }),
                 Some((k, v)) => match (validate_key(k), validate_value(v)) {
-                    (Err(reason), _) => Some(TraceStateError::InvalidKey { key: quote(k), reason }),
-                    (Ok(()), Err(reason)) => Some(TraceStateError::InvalidValue { key: quote(k), reason }),
+                    (Err(reason), _) => Some(TraceStateError::InvalidKey {
+                        key: quote(k),
+                        reason,
+                    }),
+                    (Ok(()), Err(reason)) => Some(TraceStateError::InvalidValue {
+                        key: quote(k),
+                        reason,
+                    }),
                     (Ok(()), Ok(())) => {
                         if out.iter().any(|(ok, _)| *ok == k) {
                             Some(TraceStateError::DuplicateKey { key: quote(k) })

@@ -103,7 +103,11 @@ fn invalid_traceparents_are_rejected_with_the_reason() {
         ("00-4bf92f3577b34da6a3ce929d0e0e47é-00f067aa0ba902b7-01", E::InvalidTraceId, "non-ASCII trace id"),
     ];
     for (input, err, why) in table {
-        assert_eq!(parse_traceparent(&[input]), Err(err.clone()), "{why}: {input:?}");
+        assert_eq!(
+            parse_traceparent(&[input]),
+            Err(err.clone()),
+            "{why}: {input:?}"
+        );
     }
 }
 
@@ -154,10 +158,7 @@ fn formatting_writes_version_00_lowercase_and_only_the_sampled_and_random_bits()
 
 #[test]
 fn errors_say_why_in_words() {
-    assert_eq!(
-        E::ZeroParentId.to_string(),
-        "parent-id is all zeros"
-    );
+    assert_eq!(E::ZeroParentId.to_string(), "parent-id is all zeros");
     assert_eq!(
         E::Multiple(2).to_string(),
         "2 traceparent headers (exactly one is allowed)"

@@ -6,7 +6,9 @@ use trace_context::{
 };
 
 fn pairs(s: &W3CTraceState) -> Vec<(String, String)> {
-    s.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+    s.iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
 }
 
 fn header_of(fields: &[&str]) -> String {
@@ -76,7 +78,11 @@ fn values_follow_the_value_grammar() {
     let longest = "v".repeat(256);
     assert_eq!(validate_value(&printable), Ok(()), "all allowed characters");
     assert_eq!(validate_value(&longest), Ok(()), "256 characters");
-    assert_eq!(validate_value(" leading"), Ok(()), "leading spaces are part of the value");
+    assert_eq!(
+        validate_value(" leading"),
+        Ok(()),
+        "leading spaces are part of the value"
+    );
     #[rustfmt::skip]
     let table: Vec<(String, V, &str)> = vec![
         (String::new(), V::Empty, "empty"),
@@ -133,7 +139,11 @@ fn ows_around_members_and_empty_members_are_ignored() {
         assert_eq!(p.state.header(), *out, "{input:?}");
         assert!(p.dropped.is_empty(), "{input:?}: {:?}", p.dropped);
     }
-    assert_eq!(parse_tracestate(&["foo= 1"]).state.get("foo"), Some(" 1"), "leading space kept");
+    assert_eq!(
+        parse_tracestate(&["foo= 1"]).state.get("foo"),
+        Some(" 1"),
+        "leading space kept"
+    );
 }
 
 #[test]
@@ -174,7 +184,10 @@ fn invalid_members_discard_the_whole_header_with_the_strict_policy() {
     ] {
         assert!(strict(input).is_err(), "{input:?}");
     }
-    assert_eq!(strict("foo=1, ,bar=2").unwrap().state.header(), "foo=1,bar=2");
+    assert_eq!(
+        strict("foo=1, ,bar=2").unwrap().state.header(),
+        "foo=1,bar=2"
+    );
 }
 
 #[test]
@@ -186,7 +199,10 @@ fn duplicate_keys_keep_the_left_most_occurrence_under_both_policies() {
         (&["foo=1", "foo=2"], "foo=1"),
         (&["foo=1,bar=2,foo=3,baz=4"], "foo=1,bar=2,baz=4"),
     ];
-    for policy in [TraceStatePolicy::DropInvalidMembers, TraceStatePolicy::DiscardOnInvalid] {
+    for policy in [
+        TraceStatePolicy::DropInvalidMembers,
+        TraceStatePolicy::DiscardOnInvalid,
+    ] {
         for (fields, out) in table {
             let p = parse_tracestate_with(fields, policy, 512).unwrap();
             assert_eq!(p.state.header(), *out, "{policy:?} {fields:?}");
@@ -196,12 +212,20 @@ fn duplicate_keys_keep_the_left_most_occurrence_under_both_policies() {
 }
 
 fn numbered(range: std::ops::RangeInclusive<usize>) -> String {
-    range.map(|i| format!("bar{i:02}={i:02}")).collect::<Vec<_>>().join(",")
+    range
+        .map(|i| format!("bar{i:02}={i:02}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 #[test]
 fn thirty_two_members_are_kept() {
-    let fields = [numbered(1..=10), numbered(11..=20), numbered(21..=30), numbered(31..=32)];
+    let fields = [
+        numbered(1..=10),
+        numbered(11..=20),
+        numbered(21..=30),
+        numbered(31..=32),
+    ];
     let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
     let p = parse_tracestate(&fields);
     assert_eq!(p.state.len(), 32);
@@ -239,16 +263,21 @@ fn empty_and_invalid_members_do_not_count_towards_thirty_two() {
 fn over_512_characters_long_entries_are_removed_first_then_from_the_end() {
     // 4 short entries (7 chars each) + 2 long ones (a 200-char value) + more short ones.
     let long = "x".repeat(200);
-    let input = format!(
-        "s1=aaaa,l1={long},s2=bbbb,l2={long},s3=cccc,s4=dddd,l3={long}"
-    );
+    let input = format!("s1=aaaa,l1={long},s2=bbbb,l2={long},s3=cccc,s4=dddd,l3={long}");
     assert!(input.len() > 512);
     let p = parse_tracestate(&[&input]);
     // l3 (right-most long entry) goes first, then it fits: 4*7 + 2*203 + 5 commas = 439
-    assert_eq!(p.state.header(), format!("s1=aaaa,l1={long},s2=bbbb,l2={long},s3=cccc,s4=dddd"));
+    assert_eq!(
+        p.state.header(),
+        format!("s1=aaaa,l1={long},s2=bbbb,l2={long},s3=cccc,s4=dddd")
+    );
     assert_eq!(
         p.dropped,
-        vec![E::Truncated { key: "l3".into(), len: 203, limit: 512 }]
+        vec![E::Truncated {
+            key: "l3".into(),
+            len: 203,
+            limit: 512
+        }]
     );
 }
 
@@ -278,7 +307,10 @@ fn exactly_512_characters_are_kept_and_513_are_truncated() {
     assert_eq!(parse_tracestate(&[&exactly]).state.header(), exactly);
     let over = format!("k1={v254},k2={v252}");
     assert_eq!(over.len(), 513);
-    assert_eq!(parse_tracestate(&[&over]).state.header(), format!("k1={v254}"));
+    assert_eq!(
+        parse_tracestate(&[&over]).state.header(),
+        format!("k1={v254}")
+    );
 }
 
 #[test]
