@@ -469,18 +469,15 @@ impl Partial {
         if bytes.len() > opts.max_line_bytes {
             return self.skip(Reason::LineTooLong, chunk, n);
         }
-        let Ok(s) = std::str::from_utf8(bytes) else {
-            return self.skip(Reason::InvalidUtf8, chunk, n);
-        };
         let mut l = line::Line::default();
-        match line::parse_into(s, &mut l) {
+        match line::parse_bytes(bytes, &mut l) {
             Ok(true) => {}
             Ok(false) => return self.skip(Reason::NotAnObject, chunk, n),
             Err(_) => {
-                let r = if s.trim().is_empty() {
-                    Reason::BlankLine
-                } else {
-                    Reason::MalformedJson
+                let r = match std::str::from_utf8(bytes) {
+                    Err(_) => Reason::InvalidUtf8,
+                    Ok(s) if s.trim().is_empty() => Reason::BlankLine,
+                    Ok(_) => Reason::MalformedJson,
                 };
                 return self.skip(r, chunk, n);
             }

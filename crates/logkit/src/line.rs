@@ -263,7 +263,6 @@ const MAX_DEPTH: u32 = 128;
 /// `json.loads`, except that NaN/Infinity are rejected. Only the fields of [`Line`] are
 /// materialised; strings are borrowed unless they contain escapes.
 struct Scanner<'a> {
-    s: &'a str,
     b: &'a [u8],
     i: usize,
 }
@@ -273,7 +272,7 @@ type R<T> = Result<T, SyntaxError>;
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-/// Offset of the first `"`, `\\` or control byte: eight bytes at a time (SWAR), then bytewise.
+/// Offset of the first `"`, `\\`, control or non-ASCII byte: eight bytes at a time (SWAR), then bytewise.
 /// The bit tricks can flag bytes after a real match (borrows), never before one, so the
 /// lowest flagged byte is exact.
 #[inline]
@@ -295,7 +294,8 @@ fn find_stop(b: &[u8]) -> Option<usize> {
                 let s = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'\\' as i8));
                 let lim = _mm_set1_epi8(0x1f);
                 let c = _mm_cmpeq_epi8(_mm_max_epu8(x, lim), lim);
-                _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(q, s), c)) as u32
+                // High bit set = non-ASCII byte: also a stop (UTF-8 is checked there).
+                _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_or_si128(q, s), c), x)) as u32
             };
             if mask != 0 {
                 return Some(i + mask.trailing_zeros() as usize);
@@ -311,7 +311,8 @@ fn find_stop(b: &[u8]) -> Option<usize> {
         let s = x ^ (ONES * u64::from(b'\\'));
         let hit = (q.wrapping_sub(ONES) & !q)
             | (s.wrapping_sub(ONES) & !s)
-            | (x.wrapping_sub(ONES * 0x20) & !x);
+            | (x.wrapping_sub(ONES * 0x20) & !x)
+            | x;
         let hit = hit & HIGHS;
         if hit != 0 {
             return Some(i + (hit.trailing_zeros() / 8) as usize);
@@ -331,6 +332,11 @@ static STOP: [bool; 256] = {
     }
     t[b'"' as usize] = true;
     t[b'\\' as usize] = true;
+    let mut h = 0x80;
+    while h < 256 {
+        t[h] = true;
+        h += 1;
+    }
     t
 };
 
@@ -358,26 +364,45 @@ impl<'a> Scanner<'a> {
             self.err()
         }
     }
+    /// A span the scanner has validated as UTF-8: a string's content (checked in
+    /// `string_raw`) or a number (ASCII).
+    #[inline]
+    fn text(&self, st: usize, en: usize) -> &'a str {
+        let span = &self.b[st..en];
+        // SAFETY: `string_raw` rejects string content that is not valid UTF-8 (non-ASCII
+        // bytes are checked with `str::from_utf8`; all other bytes are ASCII), and numbers
+        // consist of ASCII digits, signs, `.` and `e`; so `span` is valid UTF-8.
+        debug_assert!(std::str::from_utf8(span).is_ok());
+        unsafe { std::str::from_utf8_unchecked(span) }
+    }
+
     /// At a `"`: scans the string; returns (start, end, has_escape) of its content.
     #[inline]
     fn string_raw(&mut self) -> R<(usize, usize, bool)> {
         self.expect(b'"')?;
         let start = self.i;
         let mut esc = false;
+        let mut non_ascii = false;
         let b = self.b;
         let mut i = self.i;
         loop {
-            // Advance to the next quote, backslash or control character.
+            // Advance to the next quote, backslash, control or non-ASCII byte.
             let Some(off) = find_stop(&b[i..]) else {
                 return self.err();
             };
-            if b[i + off] < 0x20 {
-                self.i = i + off;
-                return self.err();
-            }
             i += off;
-            if b[i] == b'"' {
-                break;
+            match b[i] {
+                b'"' => break,
+                b'\\' => {}
+                0x80..=0xff => {
+                    non_ascii = true;
+                    i += 1;
+                    continue;
+                }
+                _ => {
+                    self.i = i;
+                    return self.err();
+                }
             }
             esc = true;
             match b.get(i + 1) {
@@ -396,6 +421,12 @@ impl<'a> Scanner<'a> {
                 }
             }
         }
+        // UTF-8 is validated here, only for strings with non-ASCII bytes (outside strings
+        // any non-ASCII byte is a syntax error anyway).
+        if non_ascii && std::str::from_utf8(&b[start..i]).is_err() {
+            self.i = start;
+            return self.err();
+        }
         self.i = i + 1;
         Ok((start, i, esc))
     }
@@ -403,9 +434,9 @@ impl<'a> Scanner<'a> {
         let at = self.i;
         let (st, en, esc) = self.string_raw()?;
         if !esc {
-            return Ok(Cow::Borrowed(&self.s[st..en]));
+            return Ok(Cow::Borrowed(self.text(st, en)));
         }
-        serde_json::from_str::<String>(&self.s[st - 1..=en])
+        serde_json::from_slice::<String>(&self.b[st - 1..=en])
             .map(Cow::Owned)
             .map_err(|_| SyntaxError(at))
     }
@@ -446,7 +477,7 @@ impl<'a> Scanner<'a> {
             }
             float = true;
         }
-        let t = &self.s[st..self.i];
+        let t = self.text(st, self.i);
         if !float {
             if let Ok(u) = t.parse::<u64>() {
                 return Ok(Val::UInt(u));
@@ -592,7 +623,7 @@ impl<'a> Scanner<'a> {
         if !esc {
             return field_of(&self.b[st..en]);
         }
-        match serde_json::from_str::<String>(&self.s[st - 1..=en]) {
+        match serde_json::from_slice::<String>(&self.b[st - 1..=en]) {
             Ok(k) => field_of(k.as_bytes()),
             Err(_) => Field::Other,
         }
@@ -686,12 +717,14 @@ pub fn parse(s: &str) -> Result<Parsed<'_>, SyntaxError> {
 /// line is a JSON object.
 #[inline]
 pub fn parse_into<'a>(s: &'a str, l: &mut Line<'a>) -> Result<bool, SyntaxError> {
-    Scanner {
-        s,
-        b: s.as_bytes(),
-        i: 0,
-    }
-    .top(l)
+    parse_bytes(s.as_bytes(), l)
+}
+
+/// As [`parse_into`], on raw bytes: UTF-8 is validated inside strings, so a line with
+/// invalid UTF-8 is a `SyntaxError` (tell it apart with `str::from_utf8` if needed).
+#[inline]
+pub fn parse_bytes<'a>(b: &'a [u8], l: &mut Line<'a>) -> Result<bool, SyntaxError> {
+    Scanner { b, i: 0 }.top(l)
 }
 
 /// The same result through serde_json (the reference the scanner is tested against).
@@ -724,6 +757,24 @@ mod tests {
         assert_eq!(l.user_id, Some(Val::Null));
         assert_eq!(l.path.unwrap().as_str(), Some("/a/b"));
         assert_eq!(l.message, None);
+    }
+
+    #[test]
+    fn utf8_is_validated_inside_strings_and_rejected_outside() {
+        let mut l = Line::default();
+        assert!(parse_bytes("{\"path\":\"/é/😀\",\"x\":\"ü\"}".as_bytes(), &mut l).unwrap());
+        assert_eq!(
+            l.path.and_then(|p| p.as_str().map(String::from)).as_deref(),
+            Some("/é/😀")
+        );
+        for bad in [
+            &b"{\"path\":\"\xff\"}"[..],
+            b"{\"x\":\"a\xc3\"}",
+            b"{\"x\":1\xc3\xa9}",
+            b"{\"\xed\xa0\x80\":1}",
+        ] {
+            assert!(parse_bytes(bad, &mut Line::default()).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
