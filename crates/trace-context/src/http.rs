@@ -50,7 +50,8 @@ pub struct HeaderMapInjector<'a>(pub &'a mut HeaderMap);
 impl Injector for HeaderMapInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
         if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(key.to_ascii_lowercase().as_bytes()),
+            // `from_bytes` normalizes the name to lowercase.
+            HeaderName::from_bytes(key.as_bytes()),
             HeaderValue::try_from(value),
         ) {
             self.0.insert(name, value);

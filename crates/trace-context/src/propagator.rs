@@ -192,7 +192,11 @@ impl W3CTraceContextPropagator {
             }
         }
         truncate_to(&mut members, self.max_len, None);
-        let mut s = String::new();
+        let len = members
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 2)
+            .sum::<usize>();
+        let mut s = String::with_capacity(len);
         for (i, (k, v)) in members.iter().enumerate() {
             if i > 0 {
                 s.push(',');

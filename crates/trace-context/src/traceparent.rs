@@ -62,6 +62,27 @@ pub enum TraceparentError {
     InvalidTraceFlags,
 }
 
+impl TraceparentError {
+    /// A short, constant, snake_case name of the reason, for a log field or metric label.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::Multiple(_) => "multiple",
+            Self::InvalidVersion => "invalid_version",
+            Self::ForbiddenVersion => "forbidden_version",
+            Self::TooShort(_) => "too_short",
+            Self::TrailingData(_) => "trailing_data",
+            Self::InvalidFutureVersionSuffix => "invalid_future_version_suffix",
+            Self::MissingDelimiter(_) => "missing_delimiter",
+            Self::InvalidTraceId => "invalid_trace_id",
+            Self::ZeroTraceId => "zero_trace_id",
+            Self::InvalidParentId => "invalid_parent_id",
+            Self::ZeroParentId => "zero_parent_id",
+            Self::InvalidTraceFlags => "invalid_trace_flags",
+        }
+    }
+}
+
 #[inline]
 fn hex_val(b: u8) -> Option<u8> {
     match b {

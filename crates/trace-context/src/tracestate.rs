@@ -4,12 +4,12 @@ use std::fmt;
 
 use thiserror::Error;
 
-/// Maximum number of list-members (§3.3.1.1 / §3.3.2: "There can be a maximum of 32
+/// Maximum number of list-members (§3.3.2: "There can be a maximum of 32
 /// list-members in a list").
 pub const MAX_MEMBERS: usize = 32;
 
 /// Default size limit of the combined `tracestate` value, in characters (commas included).
-/// The spec asks to propagate at least 512 characters (§3.3.1.5 "tracestate Limits").
+/// The spec asks to propagate at least 512 characters (§3.3.3.1 "tracestate Limits").
 pub const DEFAULT_MAX_LEN: usize = 512;
 
 /// Entries longer than this are removed first when truncating to the size limit.
@@ -22,7 +22,7 @@ const MAX_VALUE_LEN: usize = 256;
 /// Members quoted in errors are cut to this many characters.
 const QUOTE_LEN: usize = 64;
 
-/// Why a `tracestate` key is invalid (key grammar, §3.3.1.3.1 of Level 1:
+/// Why a `tracestate` key is invalid (the "Key" grammar of Level 1,
 /// `simple-key / multi-tenant-key`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 #[non_exhaustive]
@@ -131,6 +131,20 @@ pub enum TraceStateError {
     },
 }
 
+impl TraceStateError {
+    /// A short, constant, snake_case name of the reason, for a log field or metric label.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::MissingEquals { .. } => "missing_equals",
+            Self::InvalidKey { .. } => "invalid_key",
+            Self::InvalidValue { .. } => "invalid_value",
+            Self::DuplicateKey { .. } => "duplicate_key",
+            Self::TooManyMembers { .. } => "too_many_members",
+            Self::Truncated { .. } => "truncated",
+        }
+    }
+}
+
 fn quote(s: &str) -> String {
     if s.len() <= QUOTE_LEN {
         return s.to_owned();
@@ -144,14 +158,15 @@ fn quote(s: &str) -> String {
 
 /// What to do with a `tracestate` that holds invalid list-members.
 ///
-/// The processing model (§4.2.2 step 3, Level 1 and 2) leaves the choice to the vendor: "If
-/// the tracestate header cannot be parsed the vendor MAY discard the entire header. Invalid
-/// tracestate entries MAY also be discarded."
+/// The processing model (Level 2 §4.1.2 step 3, same text in Level 1) leaves the choice
+/// to the vendor: "If the tracestate header cannot be parsed the vendor MAY discard the
+/// entire header. Invalid tracestate entries MAY also be discarded."
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum TraceStatePolicy {
     /// Drop only the invalid list-members and keep the valid ones; beyond 32 members keep
-    /// the first 32 (the right-most are removed, as in §3.3.1.1). The default.
+    /// the first 32 (the right-most are removed, as §3.3.2 says for adding a 33rd).
+    /// The default.
     #[default]
     DropInvalidMembers,
     /// Discard the whole `tracestate` if any list-member is invalid or there are more than
@@ -171,7 +186,7 @@ fn check_keychars(part: &[u8]) -> Result<(), KeyError> {
     }
 }
 
-/// Checks a key against the Level 1 key grammar (§3.3.1.3.1):
+/// Checks a key against the Level 1 "Key" grammar (the W3C test suite checks it for Level 2 too):
 ///
 /// ```text
 /// key = simple-key / multi-tenant-key
@@ -240,7 +255,7 @@ pub fn validate_key(key: &str) -> Result<(), KeyError> {
     }
 }
 
-/// Checks a value against the value grammar (§3.3.1.3.2):
+/// Checks a value against the "Value" grammar (§3.3.2):
 /// `value = 0*255(chr) nblk-chr`, `nblk-chr = %x21-2B / %x2D-3C / %x3E-7E`,
 /// `chr = %x20 / nblk-chr` — 1 to 256 printable ASCII characters except `,` and `=`, not
 /// ending with a space. Leading spaces are part of the value.
@@ -278,7 +293,7 @@ fn header_len<K: AsRef<str>, V: AsRef<str>>(members: &[(K, V)]) -> usize {
         + members.len().saturating_sub(1)
 }
 
-/// Applies the size limit (§3.3.1.5 "tracestate Limits"): whole entries are removed, entries
+/// Applies the size limit (§3.3.3.1 "tracestate Limits"): whole entries are removed, entries
 /// longer than 128 characters first (right-most first), then entries from the end, until the
 /// combined value (commas included) fits `max_len`.
 pub(crate) fn truncate_to<K: AsRef<str>, V: AsRef<str>>(

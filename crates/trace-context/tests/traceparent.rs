@@ -159,6 +159,8 @@ fn formatting_writes_version_00_lowercase_and_only_the_sampled_and_random_bits()
 #[test]
 fn errors_say_why_in_words() {
     assert_eq!(E::ZeroParentId.to_string(), "parent-id is all zeros");
+    assert_eq!(E::Multiple(2).kind(), "multiple");
+    assert_eq!(E::ZeroTraceId.kind(), "zero_trace_id");
     assert_eq!(
         E::Multiple(2).to_string(),
         "2 traceparent headers (exactly one is allowed)"
