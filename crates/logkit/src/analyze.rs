@@ -405,6 +405,8 @@ pub(crate) struct Partial {
     exact_values: usize,
     sketched: bool,
     ts_cache: timestamp::Cache,
+    /// Read errors of plain files read by the workers: (file index, error).
+    pub io_errors: Vec<(u32, String)>,
 }
 
 struct Chunk {
@@ -415,6 +417,130 @@ struct Chunk {
     len: usize,
     /// A line longer than the limit was dropped here (the chunk holds no data).
     too_long: bool,
+    /// Plain files: the worker reads this byte range itself (no copy through the reader).
+    range: Option<FileRange>,
+}
+
+/// Lines of a plain file that *start* in `[off, off + len)`.
+struct FileRange {
+    file: Arc<std::fs::File>,
+    off: u64,
+    len: u64,
+    counter: Arc<AtomicU64>,
+}
+
+/// Reads at `off` until `buf[..n]` is full or the file ends; returns the bytes read.
+fn read_at_most(f: &std::fs::File, off: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read_at(&mut buf[n..], off + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Where the owned lines of a range are in the buffer.
+struct RangeData {
+    start: usize,
+    end: usize,
+    /// Absolute offset of `buf[0]`.
+    begin: u64,
+    /// The last owned line is longer than the limit (not in `start..end`).
+    too_long_tail: bool,
+}
+
+fn fill_range(r: &FileRange, buf: &mut Vec<u8>, max_line: usize) -> std::io::Result<RangeData> {
+    let begin = r.off.saturating_sub(1);
+    let want = (r.off + r.len - begin) as usize;
+    if buf.len() < want {
+        buf.resize(want, 0);
+    }
+    let mut n = read_at_most(&r.file, begin, &mut buf[..want])?;
+    r.counter.fetch_add(n as u64, Ordering::Relaxed);
+    let start = if r.off == 0 {
+        0
+    } else {
+        match memchr::memchr(b'\n', &buf[..n]) {
+            Some(p) => p + 1,
+            None => n,
+        }
+    };
+    let none = RangeData {
+        start: 0,
+        end: 0,
+        begin,
+        too_long_tail: false,
+    };
+    if start >= n {
+        return Ok(none);
+    }
+    // Complete the last line that starts inside the range.
+    let short = n < want; // end of file
+    if short || buf[n - 1] == b'\n' {
+        return Ok(RangeData {
+            start,
+            end: n,
+            begin,
+            too_long_tail: false,
+        });
+    }
+    let last_start = memchr::memrchr(b'\n', &buf[start..n]).map_or(start, |p| start + p + 1);
+    loop {
+        if n - last_start > max_line {
+            return Ok(RangeData {
+                start,
+                end: last_start,
+                begin,
+                too_long_tail: true,
+            });
+        }
+        let more = (n - last_start).max(64 * 1024);
+        if buf.len() < n + more {
+            buf.resize(n + more, 0);
+        }
+        let k = read_at_most(&r.file, begin + n as u64, &mut buf[n..n + more])?;
+        r.counter.fetch_add(k as u64, Ordering::Relaxed);
+        if let Some(p) = memchr::memchr(b'\n', &buf[n..n + k]) {
+            let end = n + p + 1;
+            if end - last_start > max_line + 1 {
+                return Ok(RangeData {
+                    start,
+                    end: last_start,
+                    begin,
+                    too_long_tail: true,
+                });
+            }
+            return Ok(RangeData {
+                start,
+                end,
+                begin,
+                too_long_tail: false,
+            });
+        }
+        n += k;
+        if k < more {
+            // End of file: the last line ends there.
+            if n - last_start > max_line {
+                return Ok(RangeData {
+                    start,
+                    end: last_start,
+                    begin,
+                    too_long_tail: true,
+                });
+            }
+            return Ok(RangeData {
+                start,
+                end: n,
+                begin,
+                too_long_tail: false,
+            });
+        }
+    }
 }
 
 impl Partial {
@@ -437,31 +563,58 @@ impl Partial {
         self.sketched = true;
     }
 
-    fn process_chunk(&mut self, c: &Chunk, opts: &Options) {
+    fn process_chunk(&mut self, c: &mut Chunk, opts: &Options) {
         if c.too_long {
             self.skip(Reason::LineTooLong, c.id, 0);
             self.chunk_lines.push((c.id, 1));
             self.lines += 1;
             return;
         }
-        let buf = &c.buf[..c.len];
-        let mut start = 0usize;
         let mut n = 0u32;
-        let file_bits = u64::from(c.file) << 44;
-        for end in memchr::memchr_iter(b'\n', buf).chain(std::iter::once(buf.len())) {
-            if end == buf.len() && start == end {
-                break;
+        if let Some(r) = &c.range {
+            match fill_range(r, &mut c.buf, opts.max_line_bytes) {
+                Ok(d) => {
+                    n = self.process_lines(
+                        &c.buf[d.start..d.end],
+                        c.id,
+                        c.file,
+                        d.begin + d.start as u64,
+                        opts,
+                    );
+                    if d.too_long_tail {
+                        self.skip(Reason::LineTooLong, c.id, n);
+                        n += 1;
+                    }
+                }
+                Err(e) => self.io_errors.push((c.file, e.to_string())),
             }
-            let seq = file_bits | (c.base + start as u64);
-            self.process_line(&buf[start..end], seq, c.id, n, opts);
-            n += 1;
-            start = end + 1;
+        } else {
+            let len = c.len;
+            n = self.process_lines(&c.buf[..len], c.id, c.file, c.base, opts);
         }
         self.chunk_lines.push((c.id, n));
         self.lines += u64::from(n);
         if !self.sketched && self.exact_values > opts.exact_limit {
             self.make_sketches();
         }
+    }
+
+    /// Processes the newline-separated lines of `buf` (whose first byte is at input offset
+    /// `base`); returns how many there were.
+    fn process_lines(&mut self, buf: &[u8], id: u32, file: u32, base: u64, opts: &Options) -> u32 {
+        let mut start = 0usize;
+        let mut n = 0u32;
+        let file_bits = u64::from(file) << 44;
+        for end in memchr::memchr_iter(b'\n', buf).chain(std::iter::once(buf.len())) {
+            if end == buf.len() && start == end {
+                break;
+            }
+            let seq = file_bits | (base + start as u64);
+            self.process_line(&buf[start..end], seq, id, n, opts);
+            n += 1;
+            start = end + 1;
+        }
+        n
     }
 
     #[inline]
@@ -664,8 +817,8 @@ fn worker(
             Ok(r) => r.recv(),
             Err(_) => break,
         };
-        let Ok(c) = next else { break };
-        p.process_chunk(&c, &opts);
+        let Ok(mut c) = next else { break };
+        p.process_chunk(&mut c, &opts);
         if c.buf.len() <= opts.chunk_bytes * 4
             && !c.buf.is_empty()
             && let Ok(mut pool) = pool.lock()
@@ -705,8 +858,50 @@ impl Feeder<'_> {
                 buf,
                 len,
                 too_long,
+                range: None,
             })
             .is_ok()
+    }
+
+    /// Hands a plain file to the workers as byte ranges they read themselves.
+    fn feed_ranges(
+        &mut self,
+        file: u32,
+        f: std::fs::File,
+        size: u64,
+        counter: &Arc<AtomicU64>,
+        bar: Option<&indicatif::ProgressBar>,
+    ) {
+        let f = Arc::new(f);
+        let cb = self.opts.chunk_bytes.max(1) as u64;
+        let mut off = 0u64;
+        while off < size {
+            let id = self.next_id;
+            self.next_id += 1;
+            self.chunk_file.push(file);
+            let range = FileRange {
+                file: Arc::clone(&f),
+                off,
+                len: cb.min(size - off),
+                counter: Arc::clone(counter),
+            };
+            let c = Chunk {
+                id,
+                file,
+                base: off,
+                buf: self.buffer(),
+                len: 0,
+                too_long: false,
+                range: Some(range),
+            };
+            if self.tx.send(c).is_err() {
+                return;
+            }
+            if let Some(pb) = bar {
+                pb.set_position(counter.load(Ordering::Relaxed));
+            }
+            off += cb;
+        }
     }
 
     /// Reads one input to its end (or first error), sending blocks of whole lines.
@@ -887,6 +1082,16 @@ pub fn run(sources: &[Source], opts: &Options) -> Result<Analysis, AnalyzeError>
             if let Some(pb) = &bar {
                 pb.set_message(name.clone());
             }
+            if let Some((f, size)) = input::plain_file(src) {
+                feeder.feed_ranges(i as u32, f, size, &counter, bar.as_ref());
+                stats.push(SourceStat {
+                    name,
+                    bytes_read: size,
+                    chunks: (first, feeder.next_id),
+                    error: None,
+                });
+                continue;
+            }
             let (bytes, error) =
                 match input::open(src, opts.identity.as_deref(), Arc::clone(&counter)) {
                     Ok((mut r, _)) => {
@@ -934,6 +1139,13 @@ pub fn run(sources: &[Source], opts: &Options) -> Result<Analysis, AnalyzeError>
             (a, b) => a.or(b),
         };
         merged.chunk_lines.extend(p.chunk_lines);
+        for (f, e) in p.io_errors {
+            if let Some(st) = stats.get_mut(f as usize)
+                && st.error.is_none()
+            {
+                st.error = Some(e);
+            }
+        }
         for (r, s) in p.skips {
             let m = merged.skips.entry(r).or_default();
             m.count += s.count;

@@ -203,3 +203,22 @@ pub fn open(
     let mut layers = Vec::new();
     Ok((decode(raw, identity, &mut layers)?, size))
 }
+
+/// A regular file whose content is plain (not gzip, not age): it can be read in parallel
+/// ranges. Returns the open file and its size.
+pub fn plain_file(src: &Source) -> Option<(File, u64)> {
+    use std::os::unix::fs::FileExt;
+    let Source::File(p) = src else { return None };
+    let f = File::open(p).ok()?;
+    let meta = f.metadata().ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let mut head = [0u8; 64];
+    let n = f.read_at(&mut head, 0).ok()?;
+    let head = &head[..n];
+    if head.starts_with(GZIP_MAGIC) || head.starts_with(AGE_MAGIC) || head.starts_with(AGE_ARMOR) {
+        return None;
+    }
+    Some((f, meta.len()))
+}

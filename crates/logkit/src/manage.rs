@@ -85,6 +85,36 @@ fn io_err(op: &'static str, p: &Path) -> impl FnOnce(io::Error) -> ManageError {
     ManageError::io(op, p)
 }
 
+/// `flock(2)` on a file (retrying on EINTR). Cooperating appenders ([`LineAppender`]) hold a
+/// shared lock from their rename check to the end of each write; [`rotate`] takes an
+/// exclusive lock on a rotated file before compressing it, so no write can land in a file
+/// that is being compressed or was deleted.
+#[cfg(unix)]
+fn flock(f: &File, op: libc::c_int) -> io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    loop {
+        // SAFETY: `flock` only reads the descriptor number, which `f` keeps open.
+        let r = unsafe { libc::flock(f.as_raw_fd(), op) };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+#[cfg(not(unix))]
+fn flock(_: &File, _: i32) -> io::Result<()> {
+    Ok(())
+}
+#[cfg(not(unix))]
+mod libc {
+    pub const LOCK_SH: i32 = 0;
+    pub const LOCK_EX: i32 = 0;
+    pub const LOCK_UN: i32 = 0;
+}
+
 fn set_mode(p: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
@@ -270,6 +300,9 @@ fn finish_pending(
     level: u32,
 ) -> Result<Option<PathBuf>, ManageError> {
     let tmp = PathBuf::from(format!("{}{OUR_TMP}", pending.display()));
+    // Wait for cooperating appenders still writing to this file; held until it is deleted.
+    let lock = File::open(pending).map_err(io_err("open", pending))?;
+    flock(&lock, libc::LOCK_EX).map_err(io_err("lock", pending))?;
     let before = fs::metadata(pending)
         .map_err(io_err("stat", pending))?
         .len();
@@ -287,6 +320,7 @@ fn finish_pending(
     sync_dir(dir)?;
     fs::remove_file(pending).map_err(io_err("remove", pending))?;
     sync_dir(dir)?;
+    drop(lock);
     Ok(Some(target))
 }
 
@@ -510,8 +544,9 @@ pub fn cleanup(cfg: &ManageConfig) -> Result<Vec<PathBuf>, ManageError> {
 }
 
 /// A minimal line appender that cooperates with [`rotate`]: each line is written with a
-/// single `write(2)` on an `O_APPEND` descriptor (never split), and the file is reopened
-/// when rotation has renamed it (checked before every write).
+/// single `write(2)` on an `O_APPEND` descriptor (never split), the file is reopened when
+/// rotation has renamed it (checked before every write), and a shared `flock` covers the
+/// check and the write, so `rotate` (exclusive lock) never compresses a file mid-write.
 pub struct LineAppender {
     path: PathBuf,
     file: File,
@@ -539,17 +574,23 @@ impl LineAppender {
 
     /// Appends one line (a newline is added when missing).
     pub fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
+        // Shared lock from the rename check to the end of the write (see `flock`).
+        flock(&self.file, libc::LOCK_SH)?;
         if self.rotated() {
-            self.file = open_append(&self.path)?;
+            let f = open_append(&self.path)?;
+            flock(&f, libc::LOCK_SH)?;
+            self.file = f; // closing the old descriptor releases its lock
         }
-        if line.ends_with(b"\n") {
+        let r = if line.ends_with(b"\n") {
             self.file.write_all(line)
         } else {
             let mut v = Vec::with_capacity(line.len() + 1);
             v.extend_from_slice(line);
             v.push(b'\n');
             self.file.write_all(&v)
-        }
+        };
+        flock(&self.file, libc::LOCK_UN)?;
+        r
     }
 }
 
