@@ -83,13 +83,26 @@ impl TraceparentError {
     }
 }
 
+/// Lowercase hex digit values; `0xff` for every other byte (uppercase included).
+static HEX_LC: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
 #[inline]
 fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        _ => None,
-    }
+    let v = HEX_LC[b as usize];
+    (v != 0xff).then_some(v)
 }
 
 /// Decodes lowercase hex (`HEXDIGLC`, uppercase is rejected) into `out`; `hex.len()` must be
@@ -97,13 +110,13 @@ fn hex_val(b: u8) -> Option<u8> {
 #[inline]
 fn decode_hex_lc(hex: &[u8], out: &mut [u8]) -> bool {
     debug_assert_eq!(hex.len(), out.len() * 2);
+    let mut bad = 0u8;
     for (pair, o) in hex.chunks_exact(2).zip(out.iter_mut()) {
-        match (hex_val(pair[0]), hex_val(pair[1])) {
-            (Some(h), Some(l)) => *o = (h << 4) | l,
-            _ => return false,
-        }
+        let (h, l) = (HEX_LC[pair[0] as usize], HEX_LC[pair[1] as usize]);
+        bad |= h | l;
+        *o = (h << 4) | (l & 0x0f);
     }
-    true
+    bad & 0xf0 == 0
 }
 
 /// Parses one `traceparent` field value (OWS around it is ignored, as HTTP does).
