@@ -15,7 +15,7 @@ use opentelemetry_sdk::logs::{
 use opentelemetry_sdk::metrics::{
     Aggregation, Instrument, InstrumentKind, PeriodicReader, SdkMeterProvider, Stream,
 };
-use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+use opentelemetry_sdk::propagation::BaggagePropagator;
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider,
 };
@@ -166,13 +166,16 @@ fn sampler(s: SamplerConfig) -> Sampler {
     }
 }
 
-/// The configured propagators as one composite.
+/// The configured propagators as one composite. `tracecontext` is our W3C Level 1+2 conformant
+/// propagator (crate `trace-context`), not the SDK's.
 pub(crate) fn propagator(kinds: &[PropagatorKind]) -> TextMapCompositePropagator {
     let list: Vec<Box<dyn TextMapPropagator + Send + Sync>> = kinds
         .iter()
         .map(|k| -> Box<dyn TextMapPropagator + Send + Sync> {
             match k {
-                PropagatorKind::TraceContext => Box::new(TraceContextPropagator::new()),
+                PropagatorKind::TraceContext => {
+                    Box::new(trace_context::W3CTraceContextPropagator::new())
+                }
                 PropagatorKind::Baggage => Box::new(BaggagePropagator::new()),
             }
         })
