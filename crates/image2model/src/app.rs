@@ -1,0 +1,230 @@
+//! The app: storage, queue, workers, provider client (and the in-process simulator) and the router.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use opentelemetry::metrics::Meter;
+use tokio::sync::{mpsc, watch};
+
+use crate::config::ServeConfig;
+use crate::files::DataDir;
+use crate::metrics::Metrics;
+use crate::provider::{ProviderClient, ProviderConfig};
+use crate::sim::SimHandle;
+use crate::store::Store;
+use crate::worker::StopReport;
+
+/// Why the app cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory.
+    #[error(transparent)]
+    Files(#[from] crate::files::FileError),
+    /// The database.
+    #[error("cannot open the database: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// The provider client.
+    #[error(transparent)]
+    Provider(#[from] crate::provider::ProviderError),
+    /// The in-process simulator cannot listen.
+    #[error("cannot start the provider simulator on {addr}: {source}")]
+    Simulator {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where the app's telemetry goes: the globals (default) or a given meter (tests).
+#[derive(Debug, Clone, Default)]
+pub struct AppOptions {
+    /// Meter of the app's, the server layer's and the client middleware's instruments.
+    pub meter: Option<Meter>,
+}
+
+/// State shared by handlers and workers.
+pub struct Shared {
+    pub(crate) cfg: ServeConfig,
+    pub(crate) store: Store,
+    pub(crate) data: DataDir,
+    pub(crate) metrics: Metrics,
+    pub(crate) provider: ProviderClient,
+    queue: mpsc::UnboundedSender<String>,
+    queue_len: AtomicU64,
+    pub(crate) workers_alive: AtomicBool,
+    pub(crate) accepting: AtomicBool,
+    pub(crate) inflight: Mutex<HashSet<String>>,
+    pub(crate) completed: Mutex<Vec<String>>,
+}
+
+impl Shared {
+    /// Puts job ids in the queue.
+    pub(crate) fn enqueue(&self, ids: impl IntoIterator<Item = String>) {
+        for id in ids {
+            if self.queue.send(id).is_ok() {
+                self.queue_len.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        self.metrics
+            .queue_length(self.queue_len.load(Ordering::SeqCst));
+    }
+
+    pub(crate) fn dequeued(&self) {
+        let n = self
+            .queue_len
+            .fetch_sub(1, Ordering::SeqCst)
+            .saturating_sub(1);
+        self.metrics.queue_length(n);
+    }
+}
+
+/// A running app.
+pub struct App {
+    shared: Arc<Shared>,
+    options: AppOptions,
+    stop: watch::Sender<bool>,
+    grace: watch::Sender<Duration>,
+    dispatcher: tokio::task::JoinHandle<StopReport>,
+    sim: Option<SimHandle>,
+}
+
+impl App {
+    /// Opens the data directory and database, requeues jobs left queued or running by a previous
+    /// run, starts the simulator (when no provider URL is set) and the workers.
+    pub async fn start(cfg: ServeConfig, options: AppOptions) -> Result<App, StartError> {
+        let data = DataDir::open(&cfg.data_dir)?;
+        let store = Store::open(&data.database())?;
+        let metrics = options
+            .meter
+            .as_ref()
+            .map(Metrics::new)
+            .unwrap_or_else(Metrics::global);
+        let (sim, base_url) = match &cfg.provider_url {
+            Some(url) => (None, url.clone()),
+            None => {
+                let addr = cfg
+                    .sim
+                    .listen
+                    .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Simulator { addr, source })?;
+                let h = crate::sim::spawn(cfg.sim.clone(), listener, None)
+                    .map_err(|source| StartError::Simulator { addr, source })?;
+                tracing::info!(addr = %h.addr, "provider simulator started in-process");
+                let url = h.url();
+                (Some(h), url)
+            }
+        };
+        let middleware = match &options.meter {
+            Some(m) => telemetry_http::HttpClientMiddleware::with_meter(m),
+            None => telemetry_http::HttpClientMiddleware::new(),
+        };
+        let provider = ProviderClient::new(
+            ProviderConfig {
+                base_url,
+                model: cfg.provider_model.clone(),
+                api_key: cfg.provider_key.clone(),
+                poll_interval: cfg.poll_interval,
+                request_timeout: cfg.provider_timeout,
+                max_retries: cfg.provider_max_retries,
+                backoff_base: cfg.retry_base,
+                backoff_max: cfg.retry_max,
+            },
+            middleware,
+            metrics.clone(),
+        )?;
+        let recovered = store.recover()?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            cfg: cfg.clone(),
+            store,
+            data,
+            metrics,
+            provider,
+            queue: tx,
+            queue_len: AtomicU64::new(0),
+            workers_alive: AtomicBool::new(false),
+            accepting: AtomicBool::new(true),
+            inflight: Mutex::new(HashSet::new()),
+            completed: Mutex::new(Vec::new()),
+        });
+        if !recovered.is_empty() {
+            tracing::info!(jobs = recovered.len(), "requeued jobs from a previous run");
+        }
+        shared.enqueue(recovered);
+        let (stop, stop_rx) = watch::channel(false);
+        let (grace, grace_rx) = watch::channel(cfg.shutdown_grace);
+        let dispatcher = tokio::spawn(crate::worker::dispatcher(
+            shared.clone(),
+            rx,
+            stop_rx,
+            grace_rx,
+        ));
+        Ok(App {
+            shared,
+            options,
+            stop,
+            grace,
+            dispatcher,
+            sim,
+        })
+    }
+
+    /// The API router, instrumented with `telemetry_http::HttpServerLayer`.
+    pub fn router(&self) -> Router {
+        let mut layer = match &self.options.meter {
+            Some(m) => telemetry_http::HttpServerLayer::with_meter(m),
+            None => telemetry_http::HttpServerLayer::new(),
+        };
+        if let Some(k) = &self.shared.cfg.user_id_key {
+            layer = layer.user_id_key(k.as_bytes().to_vec());
+        }
+        crate::api::router(self.shared.clone()).layer(layer)
+    }
+
+    /// The address of the in-process simulator, if it runs.
+    pub fn simulator_addr(&self) -> Option<SocketAddr> {
+        self.sim.as_ref().map(|s| s.addr)
+    }
+
+    /// Ids of the jobs this instance finished (succeeded or failed), in order.
+    pub fn completed_jobs(&self) -> Vec<String> {
+        self.shared
+            .completed
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
+    }
+
+    /// Stops taking jobs; gives running jobs `grace` to finish, requeues the rest; stops the
+    /// simulator. Queued jobs stay queued in the database for the next start.
+    pub async fn shutdown_with_grace(self, grace: Duration) -> StopReport {
+        self.shared.accepting.store(false, Ordering::SeqCst);
+        let _ = self.grace.send(grace);
+        let _ = self.stop.send(true);
+        let report = match self.dispatcher.await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "worker dispatcher failed");
+                StopReport::default()
+            }
+        };
+        if let Some(sim) = self.sim {
+            sim.stop().await;
+        }
+        report
+    }
+
+    /// [`App::shutdown_with_grace`] with the configured grace period.
+    pub async fn shutdown(self) -> StopReport {
+        let grace = self.shared.cfg.shutdown_grace;
+        self.shutdown_with_grace(grace).await
+    }
+}

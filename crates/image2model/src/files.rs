@@ -1,0 +1,222 @@
+//! Uploads and results on disk, image sniffing by magic bytes, and the generated GLB.
+
+use std::path::{Path, PathBuf};
+
+/// A file-storage failure.
+#[derive(Debug, thiserror::Error)]
+#[error("{op} {path}: {source}")]
+pub struct FileError {
+    op: &'static str,
+    path: PathBuf,
+    #[source]
+    source: std::io::Error,
+}
+
+/// The image formats accepted for upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageKind {
+    /// PNG.
+    Png,
+    /// JPEG.
+    Jpeg,
+    /// WebP.
+    Webp,
+}
+
+impl ImageKind {
+    /// Recognises PNG, JPEG and WebP by their magic bytes.
+    pub fn sniff(bytes: &[u8]) -> Option<ImageKind> {
+        if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+            Some(ImageKind::Png)
+        } else if bytes.len() >= 3 && bytes[..3] == [0xFF, 0xD8, 0xFF] {
+            Some(ImageKind::Jpeg)
+        } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+            Some(ImageKind::Webp)
+        } else {
+            None
+        }
+    }
+
+    /// The file extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ImageKind::Png => "png",
+            ImageKind::Jpeg => "jpg",
+            ImageKind::Webp => "webp",
+        }
+    }
+
+    /// The MIME type.
+    pub fn mime(self) -> &'static str {
+        match self {
+            ImageKind::Png => "image/png",
+            ImageKind::Jpeg => "image/jpeg",
+            ImageKind::Webp => "image/webp",
+        }
+    }
+}
+
+/// The data directory: `uploads/`, `results/` and the database.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    /// Creates (if needed) the directory and its sub-directories.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, FileError> {
+        let root = root.into();
+        for sub in ["uploads", "results"] {
+            let p = root.join(sub);
+            std::fs::create_dir_all(&p).map_err(|source| FileError {
+                op: "create directory",
+                path: p.clone(),
+                source,
+            })?;
+        }
+        Ok(DataDir { root })
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The SQLite database file.
+    pub fn database(&self) -> PathBuf {
+        self.root.join("image2model.sqlite3")
+    }
+
+    /// Where upload `file_id` with extension `ext` lives.
+    pub fn upload_path(&self, file_id: &str, ext: &str) -> PathBuf {
+        self.root.join("uploads").join(format!("{file_id}.{ext}"))
+    }
+
+    /// Where the model of job `job_id` lives.
+    pub fn result_path(&self, job_id: &str) -> PathBuf {
+        self.root.join("results").join(format!("{job_id}.glb"))
+    }
+
+    /// Writes `bytes` to `path` atomically (temporary file, then rename).
+    pub fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<(), FileError> {
+        let tmp = path.with_extension("part");
+        std::fs::write(&tmp, bytes).map_err(|source| FileError {
+            op: "write",
+            path: tmp.clone(),
+            source,
+        })?;
+        std::fs::rename(&tmp, path).map_err(|source| FileError {
+            op: "rename",
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Reads a whole file.
+    pub fn read(&self, path: &Path) -> Result<Vec<u8>, FileError> {
+        std::fs::read(path).map_err(|source| FileError {
+            op: "read",
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Checks the directory is writable (readiness): writes and removes a probe file.
+    pub fn probe_writable(&self) -> Result<(), FileError> {
+        let p = self.root.join(".ready-probe");
+        std::fs::write(&p, b"ok").map_err(|source| FileError {
+            op: "write",
+            path: p.clone(),
+            source,
+        })?;
+        let _ = std::fs::remove_file(&p);
+        Ok(())
+    }
+}
+
+/// A small valid binary glTF 2.0 (GLB): one triangle, named after `name`.
+pub fn triangle_glb(name: &str) -> Vec<u8> {
+    // Three vertices (f32 x, y, z).
+    let positions: [f32; 9] = [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0];
+    let mut bin: Vec<u8> = positions.iter().flat_map(|f| f.to_le_bytes()).collect();
+    let bin_len = bin.len();
+    while !bin.len().is_multiple_of(4) {
+        bin.push(0);
+    }
+    let json = serde_json::json!({
+        "asset": {"version": "2.0", "generator": "image2model provider-sim"},
+        "scene": 0,
+        "scenes": [{"nodes": [0]}],
+        "nodes": [{"mesh": 0, "name": name}],
+        "meshes": [{"primitives": [{"attributes": {"POSITION": 0}}]}],
+        "buffers": [{"byteLength": bin_len}],
+        "bufferViews": [{"buffer": 0, "byteOffset": 0, "byteLength": bin_len}],
+        "accessors": [{
+            "bufferView": 0, "componentType": 5126, "count": 3, "type": "VEC3",
+            "min": [0.0, 0.0, 0.0], "max": [1.0, 1.0, 0.0]
+        }]
+    });
+    let mut json_bytes = json.to_string().into_bytes();
+    while !json_bytes.len().is_multiple_of(4) {
+        json_bytes.push(b' ');
+    }
+    let total = 12 + 8 + json_bytes.len() + 8 + bin.len();
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(b"glTF");
+    out.extend_from_slice(&2u32.to_le_bytes());
+    out.extend_from_slice(&(total as u32).to_le_bytes());
+    out.extend_from_slice(&(json_bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(b"JSON");
+    out.extend_from_slice(&json_bytes);
+    out.extend_from_slice(&(bin.len() as u32).to_le_bytes());
+    out.extend_from_slice(b"BIN\0");
+    out.extend_from_slice(&bin);
+    out
+}
+
+/// Checks the GLB header: magic, version 2, declared length equal to the actual length.
+pub fn is_valid_glb(bytes: &[u8]) -> bool {
+    if bytes.len() < 20 || &bytes[..4] != b"glTF" {
+        return false;
+    }
+    let word = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    word(4) == 2 && word(8) as usize == bytes.len() && &bytes[16..20] == b"JSON"
+}
+
+/// A 1x1 PNG, for tests and the load generator.
+pub const TINY_PNG: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
+    0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00,
+    0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE,
+    0x42, 0x60, 0x82,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_are_recognised_by_magic_bytes_only() {
+        assert_eq!(ImageKind::sniff(TINY_PNG), Some(ImageKind::Png));
+        assert_eq!(
+            ImageKind::sniff(&[0xFF, 0xD8, 0xFF, 0xE0]),
+            Some(ImageKind::Jpeg)
+        );
+        assert_eq!(
+            ImageKind::sniff(b"RIFF\0\0\0\0WEBPVP8 "),
+            Some(ImageKind::Webp)
+        );
+        assert_eq!(ImageKind::sniff(b"GIF89a"), None);
+        assert_eq!(ImageKind::sniff(b"hello, this is text"), None);
+        assert_eq!(ImageKind::sniff(b""), None);
+    }
+
+    #[test]
+    fn generated_glb_is_a_valid_glb_container() {
+        let glb = triangle_glb("job-1");
+        assert!(is_valid_glb(&glb));
+        assert!(glb.len().is_multiple_of(4));
+        assert!(!is_valid_glb(b"not a model"));
+    }
+}

@@ -1,0 +1,201 @@
+//! `image2model [serve]`, `image2model provider-sim`, `image2model loadgen`.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
+use image2model::app::{App, AppOptions};
+use image2model::config::ServeConfig;
+use image2model::loadgen::LoadgenConfig;
+use image2model::sim::SimConfig;
+
+/// The Image2Model backend: uploads, 3D-model generation jobs and batches, fully instrumented.
+#[derive(Debug, Parser)]
+#[command(name = "image2model", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeConfig,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the API and the workers (the default).
+    Serve(Box<ServeConfig>),
+    /// Runs the FAL.AI-style provider simulator on its own.
+    ProviderSim(SimConfig),
+    /// Drives a realistic load against a running instance.
+    Loadgen(LoadgenConfig),
+}
+
+/// The environment variable behind a flag such as `--workers <WORKERS>`, searched in every
+/// subcommand.
+fn env_of(cmd: &clap::Command, flag: &str) -> Option<String> {
+    let long = flag.trim_start_matches("--").split([' ', '=']).next()?;
+    for a in cmd.get_arguments() {
+        if a.get_long() == Some(long) {
+            return a.get_env().map(|e| e.to_string_lossy().into_owned());
+        }
+    }
+    cmd.get_subcommands().find_map(|c| env_of(c, flag))
+}
+
+fn parse_cli() -> Result<Cli, ExitCode> {
+    let cmd = Cli::command();
+    let matches = cmd.clone().try_get_matches();
+    let result = matches.and_then(|m| Cli::from_arg_matches(&m));
+    result.map_err(|e| {
+        use clap::error::{ContextKind, ContextValue, ErrorKind};
+        if matches!(
+            e.kind(),
+            ErrorKind::InvalidValue | ErrorKind::ValueValidation
+        ) && let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg)
+            && let Some(var) = env_of(&cmd, arg)
+        {
+            eprintln!("error: invalid value for {arg} (environment variable {var}): see below");
+        }
+        let _ = e.print();
+        ExitCode::from(if e.use_stderr() { 2 } else { 0 })
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = match parse_cli() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let result = match cli.command {
+        None => serve(cli.serve),
+        Some(Command::Serve(c)) => serve(*c),
+        Some(Command::ProviderSim(c)) => provider_sim(c),
+        Some(Command::Loadgen(c)) => loadgen(c),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}
+
+fn finish_telemetry(guard: telemetry::TelemetryGuard) {
+    if let Err(e) = guard.shutdown() {
+        eprintln!("warning: telemetry shutdown: {e}");
+    }
+}
+
+fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
+    let guard = telemetry::builder("image2model")
+        .service_version(env!("CARGO_PKG_VERSION"))
+        .with_host_metrics(host_metrics::HostMetrics::builder())
+        .install()
+        .context("cannot install telemetry")?;
+    let rt = runtime()?;
+    let result = rt.block_on(async {
+        let listen = cfg.listen;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen} (IMAGE2MODEL_LISTEN)"))?;
+        let app = App::start(cfg.clone(), AppOptions::default())
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot start with data directory {}",
+                    cfg.data_dir.display()
+                )
+            })?;
+        tracing::info!(
+            addr = %listener.local_addr().unwrap_or(listen),
+            admin = ?guard.admin_addr(),
+            simulator = ?app.simulator_addr(),
+            workers = cfg.workers,
+            data_dir = %cfg.data_dir.display(),
+            "image2model listening"
+        );
+        let served = axum::serve(listener, app.router())
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("the HTTP server failed");
+        let report = app.shutdown().await;
+        tracing::info!(
+            finished_in_grace = report.finished_in_grace,
+            requeued = report.requeued.len(),
+            "image2model stopped"
+        );
+        served
+    });
+    rt.shutdown_timeout(Duration::from_secs(2));
+    finish_telemetry(guard);
+    result
+}
+
+fn provider_sim(cfg: SimConfig) -> anyhow::Result<()> {
+    let guard = telemetry::builder("image2model-provider-sim")
+        .service_version(env!("CARGO_PKG_VERSION"))
+        .without_admin()
+        .install()
+        .context("cannot install telemetry")?;
+    let rt = runtime()?;
+    let result = rt.block_on(async {
+        let addr = cfg
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8090)));
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} (IMAGE2MODEL_SIM_LISTEN)"))?;
+        let h =
+            image2model::sim::spawn(cfg, listener, Some(telemetry_http::HttpServerLayer::new()))
+                .context("cannot start the simulator")?;
+        tracing::info!(addr = %h.addr, "provider simulator listening");
+        shutdown_signal().await;
+        h.stop().await;
+        anyhow::Ok(())
+    });
+    rt.shutdown_timeout(Duration::from_secs(2));
+    finish_telemetry(guard);
+    result
+}
+
+fn loadgen(cfg: LoadgenConfig) -> anyhow::Result<()> {
+    let rt = runtime()?;
+    let summary = rt
+        .block_on(image2model::loadgen::run(&cfg, true))
+        .context("load generation failed")?;
+    println!("{summary}");
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! Helpers shared by the integration tests: an app on a temporary data directory with the
+//! in-process simulator on a loopback port, requests through the router with `oneshot`.
+
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use http::{Request, StatusCode};
+use image2model::app::{App, AppOptions};
+use image2model::config::ServeConfig;
+use image2model::sim::SimConfig;
+use tower::ServiceExt as _;
+
+pub const PNG: &[u8] = image2model::files::TINY_PNG;
+pub const JPEG: &[u8] = &[
+    0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00,
+];
+pub const WEBP: &[u8] = b"RIFF\x1a\x00\x00\x00WEBPVP8 \x0e\x00\x00\x00";
+
+pub struct TestApp {
+    pub app: App,
+    pub router: Router,
+    pub dir: tempfile::TempDir,
+}
+
+pub async fn start_with(cfg: ServeConfig, options: AppOptions) -> (App, Router) {
+    let app = App::start(cfg, options).await.expect("app starts");
+    let router = app.router();
+    (app, router)
+}
+
+pub async fn start(sim: SimConfig) -> TestApp {
+    start_cfg(|_| {}, sim, AppOptions::default()).await
+}
+
+pub async fn start_cfg(
+    tweak: impl FnOnce(&mut ServeConfig),
+    sim: SimConfig,
+    options: AppOptions,
+) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = ServeConfig::for_tests(dir.path(), sim);
+    tweak(&mut cfg);
+    let (app, router) = start_with(cfg, options).await;
+    TestApp { app, router, dir }
+}
+
+pub async fn send(router: &Router, req: Request<Body>) -> (StatusCode, http::HeaderMap, Vec<u8>) {
+    let resp = router.clone().oneshot(req).await.expect("infallible");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = axum::body::to_bytes(resp.into_body(), 16 * 1024 * 1024)
+        .await
+        .expect("body")
+        .to_vec();
+    (status, headers, body)
+}
+
+pub async fn send_json(router: &Router, req: Request<Body>) -> (StatusCode, serde_json::Value) {
+    let (status, _, body) = send(router, req).await;
+    let v = serde_json::from_slice(&body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&body)));
+    (status, v)
+}
+
+pub fn multipart(field: &str, filename: &str, content: &[u8]) -> Request<Body> {
+    let boundary = "XtestBoundaryX";
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\nContent-Type: image/png\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(content);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    Request::post("/api/v1/upload")
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(Body::from(body))
+        .expect("request")
+}
+
+pub fn post_json(uri: &str, body: &str) -> Request<Body> {
+    Request::post(uri)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_owned()))
+        .expect("request")
+}
+
+pub fn get(uri: &str) -> Request<Body> {
+    Request::get(uri).body(Body::empty()).expect("request")
+}
+
+pub async fn upload(router: &Router) -> String {
+    let (status, v) = send_json(router, multipart("file", "cat.png", PNG)).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    v["file_id"].as_str().expect("file_id").to_owned()
+}
+
+pub async fn create_job(router: &Router, file_id: &str) -> String {
+    let (status, v) = send_json(
+        router,
+        post_json(
+            "/api/v1/models",
+            &serde_json::json!({"file_id": file_id}).to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+    v["job_id"].as_str().expect("job_id").to_owned()
+}
+
+pub async fn create_batch(router: &Router, file_ids: &[String]) -> (String, Vec<String>) {
+    let (status, v) = send_json(
+        router,
+        post_json(
+            "/api/v1/batches",
+            &serde_json::json!({"file_ids": file_ids}).to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+    let ids = v["job_ids"]
+        .as_array()
+        .expect("job_ids")
+        .iter()
+        .map(|j| j.as_str().expect("id").to_owned())
+        .collect();
+    (v["batch_id"].as_str().expect("batch_id").to_owned(), ids)
+}
+
+/// Polls the job until it is terminal (panics after `limit`).
+pub async fn wait_job(router: &Router, job_id: &str, limit: Duration) -> serde_json::Value {
+    let start = Instant::now();
+    loop {
+        let (status, v) = send_json(router, get(&format!("/api/v1/jobs/{job_id}"))).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        if v["status"] == "succeeded" || v["status"] == "failed" {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "job {job_id} stuck: {v}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Polls the batch until it is completed.
+pub async fn wait_batch(router: &Router, batch_id: &str, limit: Duration) -> serde_json::Value {
+    let start = Instant::now();
+    loop {
+        let (status, v) = send_json(router, get(&format!("/api/v1/batches/{batch_id}"))).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        if v["status"] == "completed" {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "batch {batch_id} stuck: {v}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub fn assert_error(status: StatusCode, v: &serde_json::Value, want: StatusCode, code: &str) {
+    assert_eq!(status, want, "{v}");
+    assert_eq!(v["error"]["code"], code, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{v}"
+    );
+}
