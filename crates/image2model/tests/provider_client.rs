@@ -12,8 +12,10 @@ use image2model::metrics::Metrics;
 use image2model::provider::{ProviderClient, ProviderConfig, ProviderError};
 
 type Script = Arc<Mutex<Vec<Response>>>;
+/// Path and `Authorization` header of each request the server saw.
+type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
 
-async fn serve(script: Script, seen: Arc<Mutex<Vec<(String, Option<String>)>>>) -> String {
+async fn serve(script: Script, seen: Seen) -> String {
     let app = Router::new().fallback(any(move |uri: axum::http::Uri, headers: HeaderMap| {
         let script = script.clone();
         let seen = seen.clone();
@@ -83,7 +85,7 @@ async fn retry_after_is_honoured_and_the_key_is_sent_as_key_authorization() {
         json(serde_json::json!({"model_mesh": {"url": "/files/r1.glb"}})),
         image2model::files::triangle_glb("r1").into_response(),
     ]));
-    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
     let base = serve(script, seen.clone()).await;
     let c = client(base, Duration::from_secs(5));
     let start = Instant::now();
@@ -124,7 +126,7 @@ async fn a_client_error_is_not_retried() {
         )
             .into_response(),
     ]));
-    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
     let base = serve(script, seen.clone()).await;
     let err = client(base, Duration::from_millis(50))
         .generate(b"x", "image/png", &serde_json::json!({}))
