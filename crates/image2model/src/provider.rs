@@ -148,6 +148,13 @@ impl ProviderClient {
         middleware: telemetry_http::HttpClientMiddleware,
         metrics: Metrics,
     ) -> Result<Self, ProviderError> {
+        if !cfg.base_url.starts_with("http://") {
+            return Err(ProviderError::Config(format!(
+                "provider URL {:?}: only http:// is supported by this build (the workspace's \
+                 reqwest has no TLS feature); put a TLS-terminating proxy in front of an https provider",
+                cfg.base_url
+            )));
+        }
         let inner = reqwest::Client::builder()
             .timeout(cfg.request_timeout)
             .connect_timeout(cfg.request_timeout.min(Duration::from_secs(10)))
