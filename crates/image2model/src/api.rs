@@ -7,7 +7,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::extract::{DefaultBodyLimit, Extension, Multipart, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -144,8 +144,15 @@ fn check_accepting(s: &Shared) -> Result<(), ApiError> {
     }
 }
 
+type ReqId = Option<Extension<telemetry_http::RequestId>>;
+
+fn req_id(r: ReqId) -> Option<String> {
+    r.map(|Extension(id)| id.as_str().to_owned())
+}
+
 async fn create_model(
     State(s): S,
+    rid: ReqId,
     body: Result<Json<CreateModel>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(req) = body.map_err(json_error)?;
@@ -162,6 +169,7 @@ async fn create_model(
         file_id: req.file_id,
         options: serde_json::Value::Object(req.options.unwrap_or_default()),
         trace_context: current_trace_context(),
+        request_id: req_id(rid),
     };
     s.store.create_jobs(None, std::slice::from_ref(&job))?;
     s.enqueue([job_id.clone()]);
@@ -183,6 +191,7 @@ struct CreateBatch {
 
 async fn create_batch(
     State(s): S,
+    rid: ReqId,
     body: Result<Json<CreateBatch>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(req) = body.map_err(json_error)?;
@@ -205,6 +214,7 @@ async fn create_batch(
     let batch_id = uuid::Uuid::now_v7().to_string();
     let options = serde_json::Value::Object(req.options.unwrap_or_default());
     let tc = current_trace_context();
+    let rid = req_id(rid);
     let jobs: Vec<NewJob> = req
         .file_ids
         .into_iter()
@@ -213,6 +223,7 @@ async fn create_batch(
             file_id,
             options: options.clone(),
             trace_context: tc.clone(),
+            request_id: rid.clone(),
         })
         .collect();
     s.store.create_jobs(Some(&batch_id), &jobs)?;

@@ -183,6 +183,7 @@ impl App {
             Some(m) => telemetry_http::HttpServerLayer::with_meter(m),
             None => telemetry_http::HttpServerLayer::new(),
         };
+        layer = layer.exclude_paths(["/metrics", "/health", "/ready"]);
         if let Some(k) = &self.shared.cfg.user_id_key {
             layer = layer.user_id_key(k.as_bytes().to_vec());
         }

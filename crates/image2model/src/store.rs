@@ -112,6 +112,8 @@ pub struct JobRecord {
     /// W3C trace context of the request that created it (not serialised to clients).
     #[serde(skip)]
     pub trace_context: Vec<(String, String)>,
+    /// `X-Request-ID` of the request that created it.
+    pub request_id: Option<String>,
 }
 
 /// A new job to insert.
@@ -125,6 +127,8 @@ pub struct NewJob {
     pub options: serde_json::Value,
     /// Carrier of the creating span's context.
     pub trace_context: Vec<(String, String)>,
+    /// `X-Request-ID` of the creating request.
+    pub request_id: Option<String>,
 }
 
 /// A stored batch.
@@ -160,13 +164,13 @@ CREATE TABLE IF NOT EXISTS jobs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, file_id TEXT NOT NULL,
     batch_id TEXT, status TEXT NOT NULL, options TEXT NOT NULL, trace_context TEXT NOT NULL,
     error TEXT, attempts INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL,
-    started_at REAL, finished_at REAL);
+    started_at REAL, finished_at REAL, request_id TEXT);
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
 CREATE INDEX IF NOT EXISTS jobs_batch ON jobs(batch_id);
 ";
 
 const JOB_COLUMNS: &str = "id, file_id, batch_id, status, options, trace_context, error, attempts, \
-                           created_at, started_at, finished_at";
+                           created_at, started_at, finished_at, request_id";
 
 fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
     let status: String = row.get(3)?;
@@ -184,6 +188,7 @@ fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
         created_at: row.get(8)?,
         started_at: row.get(9)?,
         finished_at: row.get(10)?,
+        request_id: row.get(11)?,
     })
 }
 
@@ -260,9 +265,17 @@ impl Store {
             for j in jobs {
                 let tc = serde_json::to_string(&j.trace_context).unwrap_or_else(|_| "[]".into());
                 tx.execute(
-                    "INSERT INTO jobs (id, file_id, batch_id, status, options, trace_context, created_at) \
-                     VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6)",
-                    params![j.job_id, j.file_id, batch_id, j.options.to_string(), tc, t],
+                    "INSERT INTO jobs (id, file_id, batch_id, status, options, trace_context, \
+                     created_at, request_id) VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7)",
+                    params![
+                        j.job_id,
+                        j.file_id,
+                        batch_id,
+                        j.options.to_string(),
+                        tc,
+                        t,
+                        j.request_id
+                    ],
                 )?;
             }
             tx.commit()
@@ -414,6 +427,7 @@ mod tests {
             file_id: "f".into(),
             options: serde_json::json!({}),
             trace_context: vec![("traceparent".into(), "00-x".into())],
+            request_id: Some("r-1".into()),
         }
     }
 

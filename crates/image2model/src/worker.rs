@@ -129,6 +129,7 @@ async fn run_job(s: &Shared, id: &str) {
         job.id = %id,
         batch.id = job.batch_id.as_deref().unwrap_or(""),
         job.attempt = job.attempts,
+        request_id = job.request_id.as_deref().unwrap_or(""),
         error.type = tracing::field::Empty,
     );
     let carrier: HashMap<String, String> = job.trace_context.iter().cloned().collect();

@@ -52,6 +52,10 @@ async fn sigterm_stops_accepting_requeues_the_running_job_and_exits_0_without_a_
         // Nothing listens on the discard port: the embedded default, with exports failing quietly.
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
         .env_remove("OTEL_SDK_DISABLED")
+        .env_remove("ENVIRONMENT")
+        .env_remove("OTEL_SERVICE_NAME")
+        .env("TELEMETRY_CONSOLE", "json")
+        .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -110,8 +110,9 @@ async fn transient_errors_and_rate_limits_are_retried_until_the_job_succeeds() {
     };
     let t = start_cfg(
         |c| {
-            c.workers = 4;
-            c.provider_max_retries = 30;
+            c.workers = 2;
+            c.poll_interval = Duration::from_millis(100);
+            c.provider_max_retries = 200;
             c.retry_max = Duration::from_millis(100);
         },
         sim,

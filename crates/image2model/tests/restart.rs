@@ -101,6 +101,7 @@ async fn jobs_left_running_by_a_crash_are_requeued_and_run_on_start() {
                     file_id: file,
                     options: serde_json::json!({}),
                     trace_context: Vec::new(),
+                    request_id: None,
                 }],
             )
             .expect("insert");

@@ -93,6 +93,17 @@ async fn one_trace_links_the_api_request_the_job_and_the_provider_calls() {
         .find(|l| l["message"] == "job succeeded")
         .expect("job log line");
     assert_eq!(done["trace_id"], trace.to_string());
+    // ... and the request id of the request that created the job.
+    let queued = lines
+        .iter()
+        .find(|l| l["message"] == "model generation queued")
+        .expect("API log line");
+    assert!(
+        queued["request_id"].as_str().is_some_and(|r| !r.is_empty()),
+        "{queued}"
+    );
+    assert_eq!(done["request_id"], queued["request_id"]);
+    assert_eq!(v["request_id"], queued["request_id"]);
 }
 
 #[tokio::test]
@@ -200,7 +211,8 @@ async fn prometheus_shows_the_seed_metric_names() {
     };
     let t = start_cfg(
         |c| {
-            c.provider_max_retries = 50;
+            c.provider_max_retries = 1000;
+            c.poll_interval = Duration::from_millis(100);
             c.retry_max = Duration::from_millis(50);
         },
         sim,
