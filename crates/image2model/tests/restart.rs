@@ -15,7 +15,7 @@ use image2model::store::{JobStatus, NewJob, Store};
 #[tokio::test]
 async fn a_restart_in_the_middle_of_a_batch_finishes_every_job_exactly_once() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut cfg = ServeConfig::for_tests(dir.path(), SimConfig::fast(150));
+    let mut cfg = ServeConfig::for_tests(dir.path(), SimConfig::fast(400));
     cfg.workers = 2;
 
     // First instance: a batch of 6, stopped once some (not all) jobs are done.
