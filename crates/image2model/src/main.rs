@@ -147,10 +147,27 @@ fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
             data_dir = %cfg.data_dir.display(),
             "image2model listening"
         );
-        let served = axum::serve(listener, app.router())
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("the HTTP server failed");
+        // The signal stops accepting; open requests get the grace period (plus 5 s) to finish.
+        let (signalled_tx, mut signalled) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = signalled_tx.send(true);
+        });
+        let mut graceful = signalled.clone();
+        let server = axum::serve(listener, app.router()).with_graceful_shutdown(async move {
+            let _ = graceful.wait_for(|s| *s).await;
+        });
+        let drain_limit = cfg.shutdown_grace + Duration::from_secs(5);
+        let served = tokio::select! {
+            r = server => r.context("the HTTP server failed"),
+            _ = async {
+                let _ = signalled.wait_for(|s| *s).await;
+                tokio::time::sleep(drain_limit).await;
+            } => {
+                tracing::warn!(limit_s = drain_limit.as_secs_f64(), "open requests did not finish in time; closing them");
+                Ok(())
+            }
+        };
         let report = app.shutdown().await;
         tracing::info!(
             finished_in_grace = report.finished_in_grace,
