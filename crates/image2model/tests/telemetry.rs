@@ -250,3 +250,42 @@ async fn prometheus_shows_the_seed_metric_names() {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }
 }
+
+#[tokio::test]
+async fn the_queue_length_gauge_follows_the_backlog() {
+    let capture = Capture::new("image2model");
+    let _guard = capture.set_default();
+    let t = start_cfg(
+        |c| c.workers = 1,
+        SimConfig::fast(5_000),
+        AppOptions {
+            meter: Some(capture.meter("image2model")),
+        },
+    )
+    .await;
+    let mut files = Vec::new();
+    for _ in 0..4 {
+        files.push(upload(&t.router).await);
+    }
+    create_batch(&t.router, &files).await;
+    // One worker takes the first job; three wait.
+    let start = std::time::Instant::now();
+    let queued = loop {
+        let q: f64 = capture
+            .metric_points(Some("task_queue_length"))
+            .iter()
+            .filter(|p| p.attr("queue_name").as_deref() == Some("model_generation"))
+            .map(|p| match p.value {
+                PointValue::Number(n) => n,
+                PointValue::Histogram { .. } => f64::NAN,
+            })
+            .sum();
+        if q == 3.0 || start.elapsed() > Duration::from_secs(5) {
+            break q;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(queued, 3.0);
+    let report = t.app.shutdown_with_grace(Duration::ZERO).await;
+    assert_eq!(report.requeued.len(), 1);
+}
