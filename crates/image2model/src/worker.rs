@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use opentelemetry::propagation::TextMapPropagator as _;
-use opentelemetry_sdk::propagation::TraceContextPropagator;
+use trace_context::W3CTraceContextPropagator;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
@@ -32,7 +32,7 @@ pub struct StopReport {
 pub fn current_trace_context() -> Vec<(String, String)> {
     let cx = tracing::Span::current().context();
     let mut carrier = HashMap::new();
-    TraceContextPropagator::new().inject_context(&cx, &mut carrier);
+    W3CTraceContextPropagator::new().inject_context(&cx, &mut carrier);
     let mut v: Vec<(String, String)> = carrier.into_iter().collect();
     v.sort();
     v
@@ -133,7 +133,7 @@ async fn run_job(s: &Shared, id: &str) {
         error.type = tracing::field::Empty,
     );
     let carrier: HashMap<String, String> = job.trace_context.iter().cloned().collect();
-    let parent = TraceContextPropagator::new().extract(&carrier);
+    let parent = W3CTraceContextPropagator::new().extract(&carrier);
     let _ = span.set_parent(parent);
     async {
         tracing::info!(attempt = job.attempts, "job started");
