@@ -680,6 +680,19 @@ impl Settings {
             metrics.timeout = parse_positive_millis("OTEL_METRIC_EXPORT_TIMEOUT", &v)?;
         }
 
+        // The SDK's thread-based batch processors have no export timeout of their own (the setting
+        // exists only for their async-runtime variants): an export is bounded by the exporter's
+        // timeout, so `OTEL_BSP_EXPORT_TIMEOUT`/`OTEL_BLRP_EXPORT_TIMEOUT` cap that.
+        let bsp = parse_batch(env, "OTEL_BSP")?;
+        let blrp = parse_batch(env, "OTEL_BLRP")?;
+        let mut traces = parse_otlp(env, Signal::Traces, defaults)?;
+        let mut logs = parse_otlp(env, Signal::Logs, defaults)?;
+        if env.get("OTEL_BSP_EXPORT_TIMEOUT").is_some() {
+            traces.timeout = traces.timeout.min(bsp.export_timeout);
+        }
+        if env.get("OTEL_BLRP_EXPORT_TIMEOUT").is_some() {
+            logs.timeout = logs.timeout.min(blrp.export_timeout);
+        }
         Ok(Settings {
             sdk_disabled,
             service_name,
@@ -698,12 +711,12 @@ impl Settings {
             admin_token,
             shutdown_timeout,
             cardinality_limit,
-            traces: parse_otlp(env, Signal::Traces, defaults)?,
+            traces,
             metrics,
-            logs: parse_otlp(env, Signal::Logs, defaults)?,
+            logs,
             sampler: parse_sampler(env, defaults.sampler)?,
-            bsp: parse_batch(env, "OTEL_BSP")?,
-            blrp: parse_batch(env, "OTEL_BLRP")?,
+            bsp,
+            blrp,
             metric_export_interval,
             propagators: parse_propagators(env)?,
         })
@@ -862,6 +875,21 @@ mod tests {
             "batch is capped by the queue"
         );
         assert_eq!(s.blrp.schedule_delay, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn batch_export_timeouts_cap_the_exporter_timeout() {
+        let s = resolve(&[
+            ("OTEL_BSP_EXPORT_TIMEOUT", "1500"),
+            ("OTEL_BLRP_EXPORT_TIMEOUT", "60000"),
+        ])
+        .expect("valid");
+        assert_eq!(s.traces.timeout, Duration::from_millis(1500));
+        assert_eq!(
+            s.logs.timeout,
+            Duration::from_secs(10),
+            "the smaller bound wins"
+        );
     }
 
     #[test]
