@@ -13,7 +13,7 @@
 //! global::set_text_map_propagator(W3CTraceContextPropagator::new());
 //! ```
 //!
-//! Extracting from an [`http::HeaderMap`] (feature `http`, on by default) and injecting into
+//! Extracting from an [`http::HeaderMap`](::http::HeaderMap) (feature `http`, on by default) and injecting into
 //! the headers of an outgoing request:
 //!
 //! ```
