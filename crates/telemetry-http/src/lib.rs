@@ -20,6 +20,7 @@ pub mod server;
 pub mod user_id;
 
 pub use client::HttpClientMiddleware;
+pub use metrics::DURATION_BUCKETS;
 pub use request_id::RequestId;
 pub use server::{HttpServerLayer, UNMATCHED_ROUTE};
 pub use user_id::{UserId, UserIdHasher};

@@ -402,3 +402,31 @@ async fn body_sizes_and_active_requests_are_measured() {
         1
     );
 }
+
+#[test]
+fn duration_buckets_match_the_telemetry_crate_views() {
+    // telemetry-http sets the buckets on its instruments (so they hold with any MeterProvider);
+    // telemetry's view sets the same list for the same names. The two must not drift apart.
+    let captured = {
+        let capture = Capture::new("svc");
+        let h = capture
+            .meter("t")
+            .f64_histogram("http.server.request.duration")
+            .with_unit("s")
+            .build();
+        h.record(0.1, &[]);
+        match capture
+            .metric_points(Some("http.server.request.duration"))
+            .remove(0)
+            .value
+        {
+            PointValue::Histogram { bounds, .. } => bounds,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(captured.as_slice(), telemetry::HTTP_DURATION_BUCKETS);
+    assert_eq!(
+        telemetry_http::DURATION_BUCKETS,
+        telemetry::HTTP_DURATION_BUCKETS
+    );
+}
