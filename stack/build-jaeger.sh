@@ -5,13 +5,13 @@
 # replace line (github.com/Shopify/sarama => v1.33.0). So the module is downloaded with `go mod download`
 # (checksum-verified against the Go checksum database), copied to a temp dir and built there as the main
 # module, with its own go.mod/go.sum (-mod=readonly): the same dependency set as upstream's build.
-# The binary is cached under .cache/bin/jaeger-<version>/jaeger; a second run only prints its path.
+# The binary is cached under ${STACK_CACHE_DIR:-~/.cache/otel-rust-stack}/bin/jaeger-<version>/jaeger; a second run only prints its path.
 # Without `-tags ui` the UI is a placeholder page; the HTTP query API (/api/v3/...) works.
-# Env: JAEGER_MODULE_VERSION (default v1.76.0), STACK_CACHE_DIR (default <repo>/.cache).
+# Env: JAEGER_MODULE_VERSION (default v1.76.0), STACK_CACHE_DIR (default ${XDG_CACHE_HOME:-~/.cache}/otel-rust-stack).
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 version="${JAEGER_MODULE_VERSION:-v1.76.0}"
-cache="${STACK_CACHE_DIR:-$repo_root/.cache}"
+cache="${STACK_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/otel-rust-stack}"
 bindir="$cache/bin/jaeger-$version"
 bin="$bindir/jaeger"
 if [[ -x "$bin" ]]; then

@@ -1,0 +1,2 @@
+//! `stack up|down|status`: the observability stack on loopback without Docker.
+fn main() {}

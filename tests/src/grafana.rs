@@ -1,0 +1,1 @@
+//! Grafana dashboards and provisioning: loading and expression extraction (filled in by the dashboards work).
