@@ -2,7 +2,32 @@
 //!
 //! [`Stack::up`] starts the real OpenTelemetry Collector (our distribution in `otel-collector/`), Jaeger v2,
 //! Prometheus and Alertmanager as child processes on free loopback ports, with the repository's own config
-//! files, waits until each one is ready, and stops them all when dropped (also when a test panics).
+//! files (Prometheus' and Alertmanager's rendered to loopback addresses, see [`render`]), waits until each one
+//! is ready, and stops them all when dropped (also when a test panics). [`Sink`] receives what would go to
+//! Loki and to the alert webhook, and decodes it.
+//!
+//! ```no_run
+//! use stack_tests::{Stack, StackOptions};
+//! let dir = tempfile::tempdir()?;
+//! let stack = Stack::up(StackOptions::new(dir.path()))?;
+//! println!("OTLP/gRPC at {}", stack.otlp_grpc_endpoint());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
+pub mod app;
+pub mod bins;
+pub mod error;
 pub mod grafana;
 pub mod paths;
+pub mod process;
+pub mod query;
+pub mod render;
+pub mod sink;
+pub mod stack;
+
+pub use app::{App, LoadSummary, Loadgen};
+pub use bins::Binaries;
+pub use error::StackError;
+pub use process::Process;
+pub use sink::{ReceivedLog, Sink};
+pub use stack::{Detached, Ports, Stack, StackOptions, eventually};

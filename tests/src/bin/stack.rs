@@ -1,2 +1,150 @@
-//! `stack up|down|status`: the observability stack on loopback without Docker.
-fn main() {}
+//! `stack build|up|down|status`: the observability stack (OTel Collector, Jaeger, Prometheus, Alertmanager) on
+//! loopback without Docker, with the repository's configs.
+//!
+//! ```text
+//! cargo run -p stack-tests --bin stack -- up        # builds/installs on first use, prints the ports
+//! cargo run -p stack-tests --bin stack -- status
+//! cargo run -p stack-tests --bin stack -- down
+//! ```
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use stack_tests::{Binaries, Detached, Stack, StackOptions, paths};
+
+#[derive(Parser)]
+#[command(about = "The observability stack on loopback, without Docker")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build the collector and Jaeger, install Prometheus and Alertmanager (cached; a warm run is instant).
+    Build,
+    /// Start every component on free loopback ports and leave them running.
+    Up {
+        /// Directory for configs, data and logs.
+        #[arg(long, default_value_os_t = paths::run_dir())]
+        dir: PathBuf,
+        /// Prometheus scrape and evaluation interval (default: prometheus.yml's own).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        interval: Option<Duration>,
+    },
+    /// Stop what `up` started.
+    Down {
+        /// The directory given to `up`.
+        #[arg(long, default_value_os_t = paths::run_dir())]
+        dir: PathBuf,
+    },
+    /// Show what runs and where.
+    Status {
+        /// The directory given to `up`.
+        #[arg(long, default_value_os_t = paths::run_dir())]
+        dir: PathBuf,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Cmd::Build => {
+            let bins = Binaries::ensure()?;
+            println!("{bins:#?}");
+        }
+        Cmd::Up { dir, interval } => {
+            if let Ok(state) = read_state(&dir)
+                && state.pids.iter().any(|(_, pid)| alive(*pid))
+            {
+                bail!(
+                    "a stack is already running from {} (run `stack down` first)",
+                    dir.display()
+                );
+            }
+            let mut opts = StackOptions::new(&dir);
+            opts.interval = interval;
+            let stack = Stack::up(opts).context("starting the stack")?;
+            let state = stack.detach();
+            let path = dir.join("state.json");
+            std::fs::write(&path, serde_json::to_vec_pretty(&state)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+            print_state(&state);
+        }
+        Cmd::Down { dir } => {
+            let state = read_state(&dir)?;
+            for (name, pid) in &state.pids {
+                if stop(*pid) {
+                    println!("stopped {name} (pid {pid})");
+                }
+            }
+            let _ = std::fs::remove_file(dir.join("state.json"));
+        }
+        Cmd::Status { dir } => {
+            let state = read_state(&dir)?;
+            print_state(&state);
+        }
+    }
+    Ok(())
+}
+
+fn read_state(dir: &std::path::Path) -> Result<Detached> {
+    let path = dir.join("state.json");
+    let bytes = std::fs::read(&path)
+        .with_context(|| format!("no stack state at {} (is it up?)", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))
+}
+
+fn print_state(state: &Detached) {
+    let p = &state.ports;
+    for (name, pid) in &state.pids {
+        let status = if alive(*pid) {
+            "running"
+        } else {
+            "NOT RUNNING"
+        };
+        println!("{name:<13} pid {pid:<8} {status}");
+    }
+    println!();
+    println!(
+        "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:{}   (OTLP/HTTP: {})",
+        p.otlp_grpc, p.otlp_http
+    );
+    println!(
+        "TELEMETRY_ADMIN_ADDR=127.0.0.1:{}              (Prometheus scrapes the app here)",
+        p.app_admin
+    );
+    println!("Jaeger        http://127.0.0.1:{}", p.jaeger_query);
+    println!("Prometheus    http://127.0.0.1:{}", p.prometheus);
+    println!("Alertmanager  http://127.0.0.1:{}", p.alertmanager);
+    println!("logs and data {}", state.dir.display());
+}
+
+fn alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks that the process exists.
+    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
+}
+
+fn stop(pid: u32) -> bool {
+    let Ok(id) = i32::try_from(pid) else {
+        return false;
+    };
+    if !alive(pid) {
+        return false;
+    }
+    // SAFETY: kill(2) on a pid recorded by `up`.
+    unsafe { libc::kill(id, libc::SIGTERM) };
+    for _ in 0..100 {
+        if !alive(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: as above.
+    unsafe { libc::kill(id, libc::SIGKILL) };
+    true
+}
