@@ -133,9 +133,10 @@ mod tests {
         let out =
             prometheus(&src, &targets(), Path::new("/abs/rules"), Some("2s")).expect("renders");
         for compose in COMPOSE_TARGETS {
+            let quoted = format!("\"{compose}\"");
             assert!(
-                !out.contains(compose),
-                "{compose} left in the rendered config"
+                !out.contains(&quoted),
+                "{quoted} left in the rendered config"
             );
         }
         for port in 1..=6 {
