@@ -297,6 +297,44 @@ pub fn counter_sum(url: &str, metric: &str, labels: &[(&str, &str)]) -> Result<f
         + sum_in_exposition(&text, &format!("{metric}_total"), labels))
 }
 
+/// Fetches a Prometheus text exposition.
+pub fn scrape(url: &str) -> Result<String, StackError> {
+    client()?
+        .get(url)
+        .send()
+        .and_then(|r| r.text())
+        .map_err(|e| http_error(url, e))
+}
+
+/// Sum of the samples of `metric` (or `metric_total`) whose label text (`a="1",b="2"`) satisfies `keep`.
+pub fn sum_where(text: &str, metric: &str, keep: impl Fn(&str) -> bool) -> f64 {
+    let mut sum = 0.0;
+    for name in [metric.to_string(), format!("{metric}_total")] {
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let Some(rest) = line.strip_prefix(name.as_str()) else {
+                continue;
+            };
+            let (labels, value) = match rest
+                .strip_prefix('{')
+                .and_then(|r| r.rfind('}').map(|e| (&r[..e], &r[e + 1..])))
+            {
+                Some(pair) => pair,
+                None if rest.starts_with(' ') => ("", rest),
+                None => continue,
+            };
+            if keep(labels)
+                && let Some(v) = value
+                    .split_whitespace()
+                    .next()
+                    .and_then(|v| v.parse::<f64>().ok())
+            {
+                sum += v;
+            }
+        }
+    }
+    sum
+}
+
 /// [`scrape_sum`] on text already fetched.
 pub fn sum_in_exposition(text: &str, metric: &str, labels: &[(&str, &str)]) -> f64 {
     let mut sum = 0.0;
@@ -348,5 +386,12 @@ mod tests {
         assert_eq!(sum_in_exposition(text, "foo_total", &[("a", "1")]), 7.0);
         assert_eq!(sum_in_exposition(text, "foo_total", &[]), 64.0);
         assert_eq!(sum_in_exposition(text, "bar_total", &[]), 0.0);
+    }
+
+    #[test]
+    fn sum_where_reads_both_counter_spellings_and_filters_on_label_text() {
+        let text = "x_total{error_type=\"a\"} 2\nx{error_type=\"b\"} 3\nx{ok=\"1\"} 5\nx_other 7\n";
+        assert_eq!(sum_where(text, "x", |l| l.contains("error_type=")), 5.0);
+        assert_eq!(sum_where(text, "x", |_| true), 10.0);
     }
 }
