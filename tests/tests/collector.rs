@@ -1,0 +1,178 @@
+//! Static checks of the collector and Jaeger configs with the real binaries: `validate` with compose's
+//! defaults (no `OTELCOL_*` set, as under docker compose) and with the loopback stack's environment, and our
+//! distribution holds exactly the components config.yaml uses.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use stack_tests::paths::repo_root;
+use stack_tests::{Binaries, Ports};
+
+fn bins() -> Binaries {
+    Binaries::ensure()
+        .expect("stack binaries are built (otel-collector/build.sh, stack/build-jaeger.sh)")
+}
+
+fn run(cmd: &mut Command) -> (bool, String) {
+    let out = cmd.output().expect("binary runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Component types (`otlp_http` of `otlp_http/loki`) per kind, as config.yaml declares them.
+fn declared(config: &serde_norway::Value) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for kind in [
+        "receivers",
+        "processors",
+        "exporters",
+        "connectors",
+        "extensions",
+    ] {
+        if let Some(map) = config.get(kind).and_then(|v| v.as_mapping()) {
+            for key in map.keys().filter_map(|k| k.as_str()) {
+                let ty = key.split('/').next().unwrap_or(key);
+                out.insert((kind.to_string(), ty.to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// Component types per kind, as `<collector> components` lists them.
+fn built_in(listing: &str) -> BTreeSet<(String, String)> {
+    let doc: serde_norway::Value =
+        serde_norway::from_str(listing).expect("components output is YAML");
+    let mut out = BTreeSet::new();
+    for kind in [
+        "receivers",
+        "processors",
+        "exporters",
+        "connectors",
+        "extensions",
+    ] {
+        for item in doc
+            .get(kind)
+            .and_then(|v| v.as_sequence())
+            .into_iter()
+            .flatten()
+        {
+            if let Some(name) = item.get("name").and_then(|n| n.as_str()) {
+                out.insert((kind.to_string(), name.to_string()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn collector_config_validates_with_compose_defaults() {
+    let config = repo_root().join("otel-collector/config.yaml");
+    let mut cmd = Command::new(bins().otelcol);
+    cmd.arg("validate")
+        .arg(format!("--config={}", config.display()));
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("OTELCOL_")) {
+        cmd.env_remove(key);
+    }
+    let (ok, text) = run(&mut cmd);
+    assert!(ok, "validate failed:\n{text}");
+}
+
+#[test]
+fn collector_config_validates_with_the_loopback_stack_environment() {
+    let ports: Ports = serde_json::from_value(serde_json::json!({
+        "otlp_grpc": 1, "otlp_http": 2, "collector_health": 3, "collector_exporter": 4, "collector_self": 5,
+        "jaeger_otlp_grpc": 6, "jaeger_otlp_http": 7, "jaeger_query": 8, "jaeger_query_grpc": 9,
+        "jaeger_metrics": 10, "prometheus": 11, "alertmanager": 12, "app_admin": 13
+    }))
+    .expect("ports");
+    let config = repo_root().join("otel-collector/config.yaml");
+    let mut cmd = Command::new(bins().otelcol);
+    cmd.arg("validate")
+        .arg(format!("--config={}", config.display()));
+    for (key, value) in stack_tests::stack::collector_env(&ports, "http://127.0.0.1:14/otlp") {
+        cmd.env(key, value);
+    }
+    let (ok, text) = run(&mut cmd);
+    assert!(ok, "validate failed:\n{text}");
+}
+
+#[test]
+fn collector_distribution_holds_exactly_the_components_the_config_uses() {
+    let text = std::fs::read_to_string(repo_root().join("otel-collector/config.yaml"))
+        .expect("config.yaml");
+    let config: serde_norway::Value = serde_norway::from_str(&text).expect("config.yaml is YAML");
+    let (ok, listing) = run(Command::new(bins().otelcol).arg("components"));
+    assert!(ok, "components failed:\n{listing}");
+    let used = declared(&config);
+    let built = built_in(&listing);
+    let unused: Vec<_> = built.difference(&used).collect();
+    let missing: Vec<_> = used.difference(&built).collect();
+    assert!(
+        missing.is_empty(),
+        "config.yaml uses components the distribution lacks: {missing:?}"
+    );
+    assert!(
+        unused.is_empty(),
+        "the distribution carries components config.yaml does not use: {unused:?}"
+    );
+}
+
+#[test]
+fn component_comparison_notices_a_component_the_distribution_lacks() {
+    let config: serde_norway::Value = serde_norway::from_str(
+        "receivers: {otlp: {}}\nexporters: {otlp_http/loki: {}, kafka: {}}\n",
+    )
+    .expect("yaml");
+    let listing = "receivers:\n  - name: otlp\nexporters:\n  - name: otlp_http\n";
+    let missing: Vec<_> = declared(&config)
+        .difference(&built_in(listing))
+        .cloned()
+        .collect();
+    assert_eq!(
+        missing,
+        vec![("exporters".to_string(), "kafka".to_string())]
+    );
+}
+
+#[test]
+fn jaeger_config_validates_with_compose_defaults() {
+    let config = repo_root().join("jaeger/config.yaml");
+    let mut cmd = Command::new(bins().jaeger);
+    cmd.arg("validate")
+        .arg(format!("--config={}", config.display()));
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("JAEGER_")) {
+        cmd.env_remove(key);
+    }
+    let (ok, text) = run(&mut cmd);
+    assert!(ok, "validate failed:\n{text}");
+}
+
+#[test]
+fn a_broken_collector_config_is_refused_by_validate() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broken = dir.path().join("broken.yaml");
+    let text = std::fs::read_to_string(repo_root().join("otel-collector/config.yaml"))
+        .expect("config.yaml");
+    // A pipeline naming an exporter that is not defined.
+    std::fs::write(
+        &broken,
+        text.replacen(
+            "exporters: [prometheus]",
+            "exporters: [prometheus, otlp_http/nowhere]",
+            1,
+        ),
+    )
+    .expect("write");
+    let (ok, out) = run(Command::new(bins().otelcol)
+        .arg("validate")
+        .arg(format!("--config={}", broken.display())));
+    assert!(
+        !ok,
+        "validate accepted a pipeline with an undefined exporter:\n{out}"
+    );
+}
