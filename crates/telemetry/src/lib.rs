@@ -30,6 +30,8 @@
 #![warn(missing_docs)]
 
 mod admin;
+#[cfg(feature = "log-archival")]
+mod archival;
 mod config;
 mod export;
 mod files;
@@ -45,6 +47,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+#[cfg(feature = "log-archival")]
+pub use archival::LogArchival;
 pub use config::{ConsoleFormat, OtlpProtocol, PropagatorKind, SamplerConfig, Signal};
 pub use files::log_file_path;
 pub use pipeline::{HTTP_DURATION_BUCKETS, no_feedback_target};
@@ -115,6 +119,8 @@ pub fn builder(service_name: &str) -> TelemetryBuilder {
         env: EnvSource::process(),
         histogram_buckets: Vec::new(),
         host_metrics: None,
+        #[cfg(feature = "log-archival")]
+        archival: None,
     }
 }
 
@@ -131,6 +137,8 @@ pub struct TelemetryBuilder {
     env: EnvSource,
     histogram_buckets: Vec<(String, Vec<f64>)>,
     host_metrics: Option<pipeline::HostStart>,
+    #[cfg(feature = "log-archival")]
+    archival: Option<LogArchival>,
 }
 
 impl std::fmt::Debug for TelemetryBuilder {
@@ -316,16 +324,55 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Archives compressed log rotations and deletes old archives on a timer (feature
+    /// `log-archival`, done by `logkit`); see [`LogArchival`]. Also switched on by
+    /// `TELEMETRY_LOG_ARCHIVE=true`. Needs log files (a log directory).
+    #[cfg(feature = "log-archival")]
+    pub fn log_archival(mut self, policy: LogArchival) -> Self {
+        self.archival = Some(policy);
+        self
+    }
+
     /// Validates the configuration without installing anything.
     pub fn validate(&self) -> Result<(), TelemetryError> {
-        Settings::resolve(&self.defaults, &self.env).map(|_| ())
+        Settings::resolve(&self.defaults, &self.env)?;
+        #[cfg(feature = "log-archival")]
+        LogArchival::resolve(self.archival.clone(), &self.env)?;
+        #[cfg(not(feature = "log-archival"))]
+        refuse_archival_without_feature(&self.env)?;
+        Ok(())
     }
 
     /// Builds every provider, sets the OTel globals (tracer and meter providers, propagator) and the
     /// global `tracing` subscriber, and starts the admin listener.
     pub fn install(self) -> Result<TelemetryGuard, TelemetryError> {
         let settings = Settings::resolve(&self.defaults, &self.env)?;
-        pipeline::install(&settings, &self.histogram_buckets, self.host_metrics)
+        #[cfg(feature = "log-archival")]
+        let archival = LogArchival::resolve(self.archival.clone(), &self.env)?;
+        #[cfg(not(feature = "log-archival"))]
+        refuse_archival_without_feature(&self.env)?;
+        #[allow(unused_mut)]
+        let mut guard = pipeline::install(&settings, &self.histogram_buckets, self.host_metrics)?;
+        #[cfg(feature = "log-archival")]
+        if let (Some(policy), Some(dir)) = (archival, settings.log_dir.clone()) {
+            guard.archiver = Some(archival::Archiver::start(dir, policy)?);
+        }
+        Ok(guard)
+    }
+}
+
+/// `TELEMETRY_LOG_ARCHIVE` asks for something this build cannot do: say so instead of ignoring it.
+#[cfg(not(feature = "log-archival"))]
+fn refuse_archival_without_feature(env: &EnvSource) -> Result<(), TelemetryError> {
+    match env.get("TELEMETRY_LOG_ARCHIVE") {
+        Some(v) if !matches!(v.to_ascii_lowercase().as_str(), "false" | "0" | "no" | "off") => {
+            Err(TelemetryError::InvalidConfig {
+                var: "TELEMETRY_LOG_ARCHIVE".into(),
+                value: v,
+                reason: "this build of telemetry has no log archival (enable its `log-archival` feature)".into(),
+            })
+        }
+        _ => Ok(()),
     }
 }
 
@@ -341,6 +388,8 @@ pub struct TelemetryGuard {
     timeout: Duration,
     meter_provider: opentelemetry_sdk::metrics::SdkMeterProvider,
     admin_addr: Option<SocketAddr>,
+    #[cfg(feature = "log-archival")]
+    archiver: Option<archival::Archiver>,
 }
 
 impl std::fmt::Debug for TelemetryGuard {
@@ -370,6 +419,8 @@ impl TelemetryGuard {
     }
 
     fn shutdown_inner(&mut self) -> Result<(), TelemetryError> {
+        #[cfg(feature = "log-archival")]
+        drop(self.archiver.take());
         let Some(running) = self.inner.take() else {
             return Ok(());
         };

@@ -569,6 +569,8 @@ pub(crate) fn install(
         timeout: s.shutdown_timeout,
         meter_provider,
         admin_addr,
+        #[cfg(feature = "log-archival")]
+        archiver: None,
     })
 }
 
