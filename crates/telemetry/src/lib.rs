@@ -70,7 +70,7 @@ pub enum TelemetryError {
         reason: String,
     },
     /// The log directory cannot be created or written.
-    #[error("log directory {path} is not writable: {source}")]
+    #[error("log directory {path} is not writable (TELEMETRY_LOG_DIR)")]
     LogDir {
         /// The directory or file.
         path: PathBuf,
@@ -79,7 +79,7 @@ pub enum TelemetryError {
         source: std::io::Error,
     },
     /// The admin listener cannot listen on its address.
-    #[error("admin listener cannot listen on {addr}: {source}")]
+    #[error("admin listener cannot listen on {addr} (TELEMETRY_ADMIN_ADDR)")]
     AdminListener {
         /// The address asked for.
         addr: SocketAddr,
