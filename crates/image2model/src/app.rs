@@ -11,7 +11,7 @@ use opentelemetry::metrics::Meter;
 use tokio::sync::{mpsc, watch};
 
 use crate::config::ServeConfig;
-use crate::files::DataDir;
+use crate::files::{DataDir, DataDirLock};
 use crate::metrics::Metrics;
 use crate::provider::{ProviderClient, ProviderConfig};
 use crate::sim::SimHandle;
@@ -21,6 +21,9 @@ use crate::worker::StopReport;
 /// Why the app cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// Another instance uses the data directory.
+    #[error(transparent)]
+    Locked(#[from] crate::files::LockError),
     /// The data directory.
     #[error(transparent)]
     Files(#[from] crate::files::FileError),
@@ -92,12 +95,16 @@ pub struct App {
     grace: watch::Sender<Duration>,
     dispatcher: tokio::task::JoinHandle<StopReport>,
     sim: Option<SimHandle>,
+    /// Held until the app is stopped (or dropped): one instance per data directory.
+    _lock: DataDirLock,
 }
 
 impl App {
-    /// Opens the data directory and database, requeues jobs left queued or running by a previous
+    /// Locks the data directory (one instance per directory: a second one fails here, naming
+    /// it), opens it and the database, requeues jobs left queued or running by a previous
     /// run, starts the simulator (when no provider URL is set) and the workers.
     pub async fn start(cfg: ServeConfig, options: AppOptions) -> Result<App, StartError> {
+        let lock = DataDirLock::acquire(&cfg.data_dir)?;
         let data = DataDir::open(&cfg.data_dir)?;
         let store = Store::open(&data.database())?;
         let metrics = options
@@ -136,6 +143,7 @@ impl App {
                 max_retries: cfg.provider_max_retries,
                 backoff_base: cfg.retry_base,
                 backoff_max: cfg.retry_max,
+                ca_file: cfg.provider_ca_file.clone(),
             },
             middleware,
             metrics.clone(),
@@ -174,6 +182,7 @@ impl App {
             grace,
             dispatcher,
             sim,
+            _lock: lock,
         })
     }
 

@@ -30,9 +30,12 @@ pub struct ServeConfig {
     /// Time in-flight jobs get to finish on shutdown before they are requeued.
     #[arg(long, env = "IMAGE2MODEL_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
-    /// Provider base URL (e.g. https://queue.fal.run); unset: the built-in simulator, in-process.
+    /// Provider base URL, http:// or https:// (e.g. https://queue.fal.run); unset: the built-in simulator, in-process.
     #[arg(long, env = "IMAGE2MODEL_PROVIDER_URL")]
     pub provider_url: Option<String>,
+    /// PEM file of extra CA certificates trusted for an https provider (on top of the system's).
+    #[arg(long, env = "IMAGE2MODEL_PROVIDER_CA_FILE")]
+    pub provider_ca_file: Option<PathBuf>,
     /// Provider API key, sent as `Authorization: Key ...`, never logged.
     #[arg(long, env = "IMAGE2MODEL_PROVIDER_KEY", hide_env_values = true)]
     pub provider_key: Option<String>,
@@ -80,6 +83,7 @@ impl ServeConfig {
             shutdown_grace: Duration::from_secs(2),
             provider_url: None,
             provider_key: None,
+            provider_ca_file: None,
             provider_model: "fal-ai/trellis".into(),
             poll_interval: Duration::from_millis(20),
             provider_timeout: Duration::from_secs(2),

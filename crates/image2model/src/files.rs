@@ -134,6 +134,90 @@ impl DataDir {
     }
 }
 
+/// Why the data directory cannot be locked.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another process holds the lock.
+    #[error(
+        "data directory {dir} is in use by another image2model instance{holder} (lock file {lock}); \
+         stop it or give this instance its own IMAGE2MODEL_DATA_DIR"
+    )]
+    InUse {
+        /// The data directory.
+        dir: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+        /// ` (pid N)` when the holder wrote its pid, else empty.
+        holder: String,
+    },
+    /// The lock file cannot be opened or locked.
+    #[error(transparent)]
+    Io(#[from] FileError),
+}
+
+/// An exclusive lock on a data directory (`image2model.lock`, an OS file lock), held while the
+/// value lives: one instance per data directory. The OS releases it when the process dies, so a
+/// crash leaves no stale lock behind.
+#[derive(Debug)]
+pub struct DataDirLock {
+    _file: std::fs::File,
+    path: PathBuf,
+}
+
+impl DataDirLock {
+    /// Takes the lock of `dir` (created if needed) without waiting; writes this process's pid in
+    /// the lock file.
+    pub fn acquire(dir: &Path) -> Result<Self, LockError> {
+        use std::io::{Read as _, Seek as _, Write as _};
+        std::fs::create_dir_all(dir).map_err(|source| FileError {
+            op: "create directory",
+            path: dir.to_owned(),
+            source,
+        })?;
+        let path = dir.join("image2model.lock");
+        let io = |op: &'static str| {
+            let path = path.clone();
+            move |source| FileError { op, path, source }
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io("open"))?;
+        // fs4, not `File::try_lock`: that is newer than the workspace's rust-version (1.88).
+        match fs4::FileExt::try_lock(&file) {
+            Ok(()) => {}
+            Err(fs4::TryLockError::WouldBlock) => {
+                let mut pid = String::new();
+                let _ = file.read_to_string(&mut pid);
+                let pid = pid.trim();
+                let holder = if !pid.is_empty() && pid.chars().all(|c| c.is_ascii_digit()) {
+                    format!(" (pid {pid})")
+                } else {
+                    String::new()
+                };
+                return Err(LockError::InUse {
+                    dir: dir.to_owned(),
+                    lock: path,
+                    holder,
+                });
+            }
+            Err(fs4::TryLockError::Error(e)) => return Err(io("lock")(e).into()),
+        }
+        file.set_len(0).map_err(io("truncate"))?;
+        file.rewind().map_err(io("seek"))?;
+        writeln!(file, "{}", std::process::id()).map_err(io("write"))?;
+        Ok(DataDirLock { _file: file, path })
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 /// A small valid binary glTF 2.0 (GLB): one triangle, named after `name`.
 pub fn triangle_glb(name: &str) -> Vec<u8> {
     // Three vertices (f32 x, y, z).
@@ -218,5 +302,23 @@ mod tests {
         assert!(is_valid_glb(&glb));
         assert!(glb.len().is_multiple_of(4));
         assert!(!is_valid_glb(b"not a model"));
+    }
+
+    #[test]
+    fn a_data_dir_lock_excludes_a_second_holder_until_released() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = DataDirLock::acquire(dir.path()).expect("first lock");
+        let pid = std::fs::read_to_string(first.path()).expect("lock file");
+        assert_eq!(pid.trim(), std::process::id().to_string());
+        let err = DataDirLock::acquire(dir.path()).expect_err("second lock refused");
+        let msg = err.to_string();
+        assert!(matches!(err, LockError::InUse { .. }), "{msg}");
+        assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
+        assert!(
+            msg.contains(&format!("pid {}", std::process::id())),
+            "{msg}"
+        );
+        drop(first);
+        DataDirLock::acquire(dir.path()).expect("free again once released");
     }
 }

@@ -89,28 +89,49 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the tokio runtime")
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// Ctrl-C and (on Unix) SIGTERM, received as many times as they come.
+struct Signals {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    /// Installs the handlers (before the first signal can arrive).
+    fn new() -> Self {
+        Signals {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
     }
-    tracing::info!("shutdown signal received");
+
+    /// The next signal: its name and the conventional exit code (128 + number).
+    async fn next(&mut self) -> (&'static str, u8) {
+        let ctrl_c = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        #[cfg(unix)]
+        let term = async {
+            match &mut self.term {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => ("SIGINT", 130),
+            _ = term => ("SIGTERM", 143),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let (signal, _) = Signals::new().next().await;
+    tracing::info!(signal, "shutdown signal received");
 }
 
 fn finish_telemetry(guard: telemetry::TelemetryGuard) {
@@ -148,10 +169,22 @@ fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
             "image2model listening"
         );
         // The signal stops accepting; open requests get the grace period (plus 5 s) to finish.
+        // A second signal during the graceful shutdown exits at once: running jobs stay
+        // `running` in the database and are requeued by the next start.
         let (signalled_tx, mut signalled) = tokio::sync::watch::channel(false);
+        let mut signals = Signals::new();
         tokio::spawn(async move {
-            shutdown_signal().await;
+            let (signal, _) = signals.next().await;
+            tracing::info!(signal, "shutdown signal received; stopping gracefully (send it again to exit at once)");
             let _ = signalled_tx.send(true);
+            let (signal, code) = signals.next().await;
+            let message = "second shutdown signal: exiting now without waiting for jobs or \
+                           flushing telemetry; running jobs are requeued at the next start";
+            tracing::warn!(signal, exit_code = code, "{message}");
+            // Console logs go through a batching writer that exit() does not flush: say it on
+            // stderr too, unbuffered.
+            eprintln!("image2model: {message} ({signal}, exit code {code})");
+            std::process::exit(i32::from(code));
         });
         let mut graceful = signalled.clone();
         let server = axum::serve(listener, app.router()).with_graceful_shutdown(async move {

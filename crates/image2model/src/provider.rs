@@ -5,6 +5,7 @@
 //! The API key is sent as `Authorization: Key ...` and never logged (the middleware records no
 //! headers, and this module never formats it).
 
+use std::error::Error as _;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -34,6 +35,9 @@ pub struct ProviderConfig {
     pub backoff_base: Duration,
     /// Longest backoff delay (also caps `Retry-After`).
     pub backoff_max: Duration,
+    /// PEM file of extra CA certificates trusted for an `https://` provider, on top of the
+    /// system's roots (a private CA, a TLS-intercepting proxy, a test server).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for ProviderConfig {
@@ -45,6 +49,7 @@ impl std::fmt::Debug for ProviderConfig {
             .field("poll_interval", &self.poll_interval)
             .field("request_timeout", &self.request_timeout)
             .field("max_retries", &self.max_retries)
+            .field("ca_file", &self.ca_file)
             .finish_non_exhaustive()
     }
 }
@@ -79,6 +84,19 @@ pub enum ProviderError {
         endpoint: &'static str,
         /// What was wrong.
         reason: String,
+    },
+    /// The TLS handshake failed for a reason retrying does not fix (certificate not trusted,
+    /// expired, for another name; no common protocol version): not retried.
+    #[error("provider {endpoint} call: TLS handshake with {host} failed: {reason}{hint}")]
+    Tls {
+        /// The endpoint.
+        endpoint: &'static str,
+        /// `host:port` of the provider.
+        host: String,
+        /// What rustls reported, e.g. `invalid peer certificate: UnknownIssuer`.
+        reason: String,
+        /// How to trust a private CA, when the certificate's issuer is unknown.
+        hint: &'static str,
     },
     /// The provider reports the generation failed.
     #[error("generation failed: {0}")]
@@ -148,18 +166,36 @@ impl ProviderClient {
         middleware: telemetry_http::HttpClientMiddleware,
         metrics: Metrics,
     ) -> Result<Self, ProviderError> {
-        if !cfg.base_url.starts_with("http://") {
+        let url = reqwest::Url::parse(&cfg.base_url).map_err(|e| {
+            ProviderError::Config(format!("provider URL {:?} is not a URL: {e}", cfg.base_url))
+        })?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(ProviderError::Config(format!(
-                "provider URL {:?}: only http:// is supported by this build (the workspace's \
-                 reqwest has no TLS feature); put a TLS-terminating proxy in front of an https provider",
+                "provider URL {:?}: expected http://host[:port][/path] or https://...",
                 cfg.base_url
             )));
         }
-        let inner = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(cfg.request_timeout)
             .connect_timeout(cfg.request_timeout.min(Duration::from_secs(10)))
+            .tls_version_min(reqwest::tls::Version::TLS_1_2);
+        if let Some(path) = &cfg.ca_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                ProviderError::Config(format!("cannot read CA file {}: {e}", path.display()))
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| ProviderError::Config(format!("CA file {}: {e}", path.display())))?;
+            if certs.is_empty() {
+                return Err(ProviderError::Config(format!(
+                    "CA file {} holds no PEM certificate",
+                    path.display()
+                )));
+            }
+            builder = builder.tls_certs_merge(certs);
+        }
+        let inner = builder
             .build()
-            .map_err(|e| ProviderError::Config(e.to_string()))?;
+            .map_err(|e| ProviderError::Config(error_chain(&e)))?;
         let auth = match &cfg.api_key {
             Some(k) => {
                 let mut v = HeaderValue::from_str(&format!("Key {k}")).map_err(|_| {
@@ -234,6 +270,16 @@ impl ProviderClient {
                     }
                     Err(e) => {
                         self.metrics.fal_call(endpoint, "error", start.elapsed().as_secs_f64());
+                        if let Some(tls) = tls_failure(&e) {
+                            let err = ProviderError::Tls {
+                                endpoint,
+                                host: e.url().map(host_port).unwrap_or_default(),
+                                hint: if tls.unknown_issuer { CA_HINT } else { "" },
+                                reason: tls.reason,
+                            };
+                            tracing::warn!(endpoint, error = %err, "provider call refused by TLS; not retried");
+                            return Err(err);
+                        }
                         Attempt::Retry { reason: transport_reason(&e), after: None }
                     }
                 };
@@ -397,12 +443,86 @@ impl ProviderClient {
     }
 }
 
-fn transport_reason(e: &reqwest_middleware::Error) -> String {
-    match e {
-        reqwest_middleware::Error::Reqwest(r) if r.is_timeout() => "request timed out".into(),
-        reqwest_middleware::Error::Reqwest(r) if r.is_connect() => "connection failed".into(),
-        other => format!("transport error: {other}"),
+const CA_HINT: &str =
+    " (to trust a private CA, put its PEM certificate in IMAGE2MODEL_PROVIDER_CA_FILE)";
+
+/// An error and its sources, `a: b: c`; `io::Error`s also show what they wrap.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = s.source();
     }
+    out
+}
+
+fn transport_reason(e: &reqwest_middleware::Error) -> String {
+    let detail = match e {
+        reqwest_middleware::Error::Reqwest(r) => {
+            r.source().map(error_chain).unwrap_or_else(|| r.to_string())
+        }
+        other => error_chain(other),
+    };
+    match e {
+        reqwest_middleware::Error::Reqwest(r) if r.is_timeout() => {
+            format!("request timed out ({detail})")
+        }
+        reqwest_middleware::Error::Reqwest(r) if r.is_connect() => {
+            format!("connection failed: {detail}")
+        }
+        _ => format!("transport error: {detail}"),
+    }
+}
+
+fn host_port(u: &reqwest::Url) -> String {
+    match (u.host_str(), u.port_or_known_default()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_owned(),
+        _ => u.to_string(),
+    }
+}
+
+struct TlsFailure {
+    reason: String,
+    /// The certificate chains to no trusted root (a private CA would fix it).
+    unknown_issuer: bool,
+}
+
+/// The rustls error behind a failed call, if the TLS handshake failed. rustls errors arrive
+/// wrapped in (nested) `io::Error`s, whose `source()` skips the wrapped error: look inside.
+fn tls_failure(e: &reqwest_middleware::Error) -> Option<TlsFailure> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = match e {
+        reqwest_middleware::Error::Reqwest(r) => Some(r),
+        reqwest_middleware::Error::Middleware(_) => None,
+    };
+    while let Some(err) = cur {
+        let mut candidate = err;
+        loop {
+            if let Some(r) = candidate.downcast_ref::<rustls::Error>() {
+                return Some(TlsFailure {
+                    reason: r.to_string(),
+                    unknown_issuer: matches!(
+                        r,
+                        rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
+                    ),
+                });
+            }
+            match candidate
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+            {
+                Some(inner) => candidate = inner,
+                None => break,
+            }
+        }
+        cur = err.source();
+    }
+    None
 }
 
 #[cfg(test)]

@@ -2,6 +2,9 @@
 //! `GET .../requests/{id}/status`, `GET .../requests/{id}` -> result with a model URL,
 //! `GET /files/{id}.glb`), with configurable latency, processing time, failure and error rates, a
 //! rate limit (429 with `Retry-After`) and faults (garbage answers, hangs, 500 forever).
+//!
+//! Memory is bounded: a finished request is forgotten `request_ttl` after it finished, and at
+//! most `max_requests` are remembered (the oldest finished ones make room first).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -74,6 +77,13 @@ pub struct SimConfig {
         hide_env_values = true
     )]
     pub api_key: Option<String>,
+    /// How long a finished request stays queryable (status, result, file) before it is forgotten.
+    #[arg(long = "sim-request-ttl", env = "IMAGE2MODEL_SIM_REQUEST_TTL", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub request_ttl: Duration,
+    /// Most requests remembered; when full, the oldest finished ones are forgotten first, and a
+    /// submit with only unfinished ones left gets 429.
+    #[arg(long = "sim-max-requests", env = "IMAGE2MODEL_SIM_MAX_REQUESTS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_requests: u32,
 }
 
 impl Default for SimConfig {
@@ -89,6 +99,8 @@ impl Default for SimConfig {
             rate_limit: 20.0,
             fault: Fault::None,
             api_key: None,
+            request_ttl: Duration::from_secs(600),
+            max_requests: 10_000,
         }
     }
 }
@@ -125,10 +137,54 @@ struct Request {
     fails: bool,
 }
 
+impl Request {
+    fn done_at(&self) -> Instant {
+        self.submitted + self.processing
+    }
+}
+
+/// The requests the simulator remembers, bounded in age (TTL after they finish) and count.
+struct Table {
+    map: HashMap<String, Request>,
+    last_sweep: Instant,
+}
+
+impl Table {
+    fn expired(r: &Request, now: Instant, ttl: Duration) -> bool {
+        r.done_at().checked_add(ttl).is_some_and(|t| now >= t)
+    }
+
+    /// Makes room for one more request: drops expired ones (at most every `min(ttl, 1 s)`, or
+    /// when full), then, if still full, the oldest finished ones. False: full of unfinished ones.
+    fn make_room(&mut self, now: Instant, ttl: Duration, max: usize) -> bool {
+        let full = self.map.len() >= max;
+        if full || now.saturating_duration_since(self.last_sweep) >= ttl.min(Duration::from_secs(1))
+        {
+            self.map.retain(|_, r| !Self::expired(r, now, ttl));
+            self.last_sweep = now;
+        }
+        if self.map.len() < max {
+            return true;
+        }
+        let mut finished: Vec<(Instant, String)> = self
+            .map
+            .iter()
+            .filter(|(_, r)| r.done_at() <= now)
+            .map(|(id, r)| (r.done_at(), id.clone()))
+            .collect();
+        finished.sort_unstable();
+        let excess = self.map.len() + 1 - max;
+        for (_, id) in finished.into_iter().take(excess) {
+            self.map.remove(&id);
+        }
+        self.map.len() < max
+    }
+}
+
 struct SimState {
     cfg: SimConfig,
     rng: Rng,
-    requests: Mutex<HashMap<String, Request>>,
+    requests: Mutex<Table>,
     bucket: Mutex<(f64, Instant)>,
     calls: std::sync::atomic::AtomicU64,
 }
@@ -141,6 +197,11 @@ impl SimStats {
     /// Calls received so far.
     pub fn calls(&self) -> u64 {
         self.0.calls.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Requests the simulator remembers now (bounded by the TTL and `max_requests`).
+    pub fn remembered(&self) -> usize {
+        self.0.requests.lock().map(|t| t.map.len()).unwrap_or(0)
     }
 }
 
@@ -174,7 +235,10 @@ impl SimHandle {
 pub fn router(cfg: SimConfig) -> (Router, SimStats) {
     let state = Arc::new(SimState {
         rng: Rng::from_entropy(),
-        requests: Mutex::new(HashMap::new()),
+        requests: Mutex::new(Table {
+            map: HashMap::new(),
+            last_sweep: Instant::now(),
+        }),
         bucket: Mutex::new((cfg.rate_limit.max(1.0), Instant::now())),
         calls: Default::default(),
         cfg,
@@ -311,11 +375,23 @@ async fn submit(
     }
     let id = uuid::Uuid::new_v4().to_string();
     let fails = s.rng.chance(s.cfg.failure_rate);
-    if let Ok(mut m) = s.requests.lock() {
-        m.insert(
+    {
+        let Ok(mut t) = s.requests.lock() else {
+            return err(StatusCode::INTERNAL_SERVER_ERROR, "poisoned");
+        };
+        let now = Instant::now();
+        if !t.make_room(now, s.cfg.request_ttl, s.cfg.max_requests as usize) {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, "1")],
+                Json(serde_json::json!({"detail": "too many requests in progress"})),
+            )
+                .into_response();
+        }
+        t.map.insert(
             id.clone(),
             Request {
-                submitted: Instant::now(),
+                submitted: now,
                 processing,
                 fails,
             },
@@ -338,13 +414,17 @@ enum Phase {
 }
 
 fn phase(s: &SimState, id: &str) -> Phase {
-    let Ok(m) = s.requests.lock() else {
+    let Ok(t) = s.requests.lock() else {
         return Phase::Unknown;
     };
-    let Some(r) = m.get(id) else {
+    let Some(r) = t.map.get(id) else {
         return Phase::Unknown;
     };
-    let age = r.submitted.elapsed();
+    let now = Instant::now();
+    if Table::expired(r, now, s.cfg.request_ttl) {
+        return Phase::Unknown;
+    }
+    let age = now.saturating_duration_since(r.submitted);
     if age >= r.processing {
         Phase::Done { fails: r.fails }
     } else if age < r.processing / 5 {

@@ -1,5 +1,5 @@
-//! The binary as a user runs it: no collector, graceful shutdown on SIGTERM, configuration errors
-//! that name the variable.
+//! The binary as a user runs it: no collector, graceful shutdown on SIGTERM, a second signal that
+//! exits at once, one instance per data directory, configuration errors that name the variable.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
@@ -32,22 +32,28 @@ fn multipart(content: &[u8]) -> (String, Vec<u8>) {
     (format!("multipart/form-data; boundary={b}"), body)
 }
 
-#[cfg(unix)]
-#[tokio::test]
-async fn sigterm_stops_accepting_requeues_the_running_job_and_exits_0_without_a_collector() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
+/// A running `image2model serve` with its JSON console lines.
+struct Served {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<serde_json::Value>,
+    stderr: std::sync::mpsc::Receiver<String>,
+    addr: String,
+}
+
+/// Starts the binary on `data` (logs under `logs`), with a 60 s simulated generation so that a
+/// job stays running, and waits for "image2model listening".
+fn serve(data: &std::path::Path, logs: &std::path::Path, grace: &str) -> Served {
     let mut child = Command::new(BIN)
         .env("IMAGE2MODEL_LISTEN", "127.0.0.1:0")
-        .env("IMAGE2MODEL_DATA_DIR", &data)
-        .env("IMAGE2MODEL_SHUTDOWN_GRACE", "100ms")
+        .env("IMAGE2MODEL_DATA_DIR", data)
+        .env("IMAGE2MODEL_SHUTDOWN_GRACE", grace)
         .env("IMAGE2MODEL_SIM_PROCESSING_MIN", "60s")
         .env("IMAGE2MODEL_SIM_PROCESSING_MAX", "60s")
         .env("IMAGE2MODEL_SIM_FAILURE_RATE", "0")
         .env("IMAGE2MODEL_SIM_ERROR_RATE", "0")
         .env("IMAGE2MODEL_POLL_INTERVAL", "50ms")
         .env("TELEMETRY_ADMIN_ADDR", "127.0.0.1:0")
-        .env("TELEMETRY_LOG_DIR", dir.path().join("logs"))
+        .env("TELEMETRY_LOG_DIR", logs)
         .env("TELEMETRY_SHUTDOWN_TIMEOUT", "1000")
         // Nothing listens on the discard port: the embedded default, with exports failing quietly.
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
@@ -61,7 +67,7 @@ async fn sigterm_stops_accepting_requeues_the_running_job_and_exits_0_without_a_
         .spawn()
         .expect("spawn");
     let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel::<serde_json::Value>();
+    let (tx, lines) = std::sync::mpsc::channel::<serde_json::Value>();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
@@ -69,24 +75,71 @@ async fn sigterm_stops_accepting_requeues_the_running_job_and_exits_0_without_a_
             }
         }
     });
-    let start = Instant::now();
-    let addr = loop {
-        let v = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("a log line");
-        if v["message"] == "image2model listening" {
-            break v["addr"].as_str().expect("addr").to_owned();
+    let err = child.stderr.take().expect("stderr");
+    let (tx, stderr) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
         }
-        assert!(start.elapsed() < Duration::from_secs(20));
-    };
-    let base = format!("http://{addr}");
+    });
+    let addr = wait_log(&lines, "image2model listening")["addr"]
+        .as_str()
+        .expect("addr")
+        .to_owned();
+    Served {
+        child,
+        lines,
+        stderr,
+        addr,
+    }
+}
+
+/// The next console line with `message` (panics after 20 s).
+fn wait_log(
+    lines: &std::sync::mpsc::Receiver<serde_json::Value>,
+    message: &str,
+) -> serde_json::Value {
+    let start = Instant::now();
+    loop {
+        let left = Duration::from_secs(20).saturating_sub(start.elapsed());
+        let v = lines
+            .recv_timeout(left)
+            .unwrap_or_else(|e| panic!("no log line {message:?}: {e}"));
+        if v["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with(message))
+        {
+            return v;
+        }
+    }
+}
+
+fn signal(child: &std::process::Child, sig: &str) {
+    let sent = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+}
+
+/// Waits for the exit (panics after `limit`); returns the status and the time it took.
+fn wait_exit(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> (std::process::ExitStatus, Duration) {
+    let start = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            return (s, start.elapsed());
+        }
+        assert!(start.elapsed() < limit, "did not exit within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Uploads an image, creates a job and waits until it runs; returns the job id.
+async fn running_job(base: &str) -> String {
     let http = reqwest::Client::new();
-    let health = http
-        .get(format!("{base}/health"))
-        .send()
-        .await
-        .expect("health");
-    assert_eq!(health.status(), 200);
     let (ct, body) = multipart(image2model::files::TINY_PNG);
     let up: serde_json::Value = http
         .post(format!("{base}/api/v1/upload"))
@@ -109,6 +162,7 @@ async fn sigterm_stops_accepting_requeues_the_running_job_and_exits_0_without_a_
         .await
         .expect("json");
     let job_id = job["job_id"].as_str().expect("job_id").to_owned();
+    let start = Instant::now();
     loop {
         let v: serde_json::Value = http
             .get(format!("{base}/api/v1/jobs/{job_id}"))
@@ -119,27 +173,32 @@ async fn sigterm_stops_accepting_requeues_the_running_job_and_exits_0_without_a_
             .await
             .expect("json");
         if v["status"] == "running" {
-            break;
+            return job_id;
         }
         assert!(start.elapsed() < Duration::from_secs(20), "{v}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let stopped = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(stopped.elapsed() < Duration::from_secs(15), "did not exit");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_stops_accepting_requeues_the_running_job_and_exits_0_without_a_collector() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let Served {
+        mut child, addr, ..
+    } = serve(&data, &dir.path().join("logs"), "100ms");
+    let base = format!("http://{addr}");
+    let health = reqwest::get(format!("{base}/health"))
+        .await
+        .expect("health");
+    assert_eq!(health.status(), 200);
+    let job_id = running_job(&base).await;
+
+    signal(&child, "-TERM");
+    let (status, took) = wait_exit(&mut child, Duration::from_secs(15));
     assert!(status.success(), "exit status {status:?}");
-    assert!(stopped.elapsed() < Duration::from_secs(8));
+    assert!(took < Duration::from_secs(8), "took {took:?}");
     let store = Store::open(&data.join("image2model.sqlite3")).expect("db");
     let job = store.job(&job_id).expect("get").expect("exists");
     assert_eq!(
@@ -148,4 +207,70 @@ async fn sigterm_stops_accepting_requeues_the_running_job_and_exits_0_without_a_
         "the running job was requeued"
     );
     assert!(dir.path().join("logs").join("image2model.json").exists());
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_second_signal_during_the_graceful_shutdown_exits_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    // A minute of grace: without the second signal the shutdown would wait for the job.
+    let mut served = serve(&data, &dir.path().join("logs"), "60s");
+    let job_id = running_job(&format!("http://{}", served.addr)).await;
+
+    signal(&served.child, "-TERM");
+    wait_log(&served.lines, "shutdown signal received");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        served.child.try_wait().expect("wait").is_none(),
+        "the first signal waits for the running job"
+    );
+    signal(&served.child, "-INT");
+    let (status, took) = wait_exit(&mut served.child, Duration::from_secs(10));
+    assert!(took < Duration::from_secs(2), "exited in {took:?}");
+    assert_eq!(status.code(), Some(130), "128 + SIGINT: {status:?}");
+    let stderr: Vec<String> = served.stderr.try_iter().collect();
+    assert!(
+        stderr
+            .iter()
+            .any(|l| l.contains("second shutdown signal") && l.contains("SIGINT")),
+        "{stderr:?}"
+    );
+    let store = Store::open(&data.join("image2model.sqlite3")).expect("db");
+    let job = store.job(&job_id).expect("get").expect("exists");
+    assert_eq!(
+        job.status,
+        JobStatus::Running,
+        "left running, for the next start to requeue"
+    );
+}
+
+#[tokio::test]
+async fn a_second_instance_on_the_same_data_dir_fails_at_start_naming_the_dir() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let mut first = serve(&data, &dir.path().join("logs-1"), "100ms");
+
+    let out = Command::new(BIN)
+        .env("IMAGE2MODEL_LISTEN", "127.0.0.1:0")
+        .env("IMAGE2MODEL_DATA_DIR", &data)
+        .env("TELEMETRY_ADMIN_ADDR", "127.0.0.1:0")
+        .env("TELEMETRY_LOG_DIR", dir.path().join("logs-2"))
+        .env("OTEL_SDK_DISABLED", "true")
+        .output()
+        .expect("second instance runs");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("data directory {} is in use", data.display())),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("(pid {})", first.child.id())),
+        "{stderr}"
+    );
+
+    signal(&first.child, "-TERM");
+    let (status, _) = wait_exit(&mut first.child, Duration::from_secs(15));
+    assert!(status.success(), "{status:?}");
 }

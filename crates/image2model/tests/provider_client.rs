@@ -60,6 +60,7 @@ fn client(base_url: String, backoff_max: Duration) -> ProviderClient {
             max_retries: 3,
             backoff_base: Duration::from_millis(5),
             backoff_max,
+            ca_file: None,
         },
         telemetry_http::HttpClientMiddleware::with_meter(&meter),
         Metrics::new(&meter),
