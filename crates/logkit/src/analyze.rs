@@ -47,6 +47,9 @@ pub struct Options {
     pub exact_limit: usize,
     /// Block size handed to the parser threads.
     pub chunk_bytes: usize,
+    /// Parse plain files in place through a read-only memory mapping (no copy); `false`
+    /// reads them with `pread` (safe against files truncated while being read).
+    pub mmap: bool,
 }
 
 impl Default for Options {
@@ -63,6 +66,7 @@ impl Default for Options {
             max_line_bytes: 16 << 20,
             exact_limit: 2_000_000,
             chunk_bytes: 1 << 20,
+            mmap: true,
         }
     }
 }
@@ -405,6 +409,7 @@ pub(crate) struct Partial {
     exact_values: usize,
     sketched: bool,
     ts_cache: timestamp::Cache,
+    parser: line::LineParser,
     /// Read errors of plain files read by the workers: (file index, error).
     pub io_errors: Vec<(u32, String)>,
 }
@@ -423,10 +428,99 @@ struct Chunk {
 
 /// Lines of a plain file that *start* in `[off, off + len)`.
 struct FileRange {
-    file: Arc<std::fs::File>,
+    src: RangeSource,
     off: u64,
     len: u64,
     counter: Arc<AtomicU64>,
+}
+
+/// How a worker gets at the bytes of a plain file.
+#[derive(Clone)]
+enum RangeSource {
+    /// A read-only shared mapping of the whole file: parsed in place, no copy.
+    Map(Arc<memmap2::Mmap>),
+    /// `pread` into the chunk's buffer (when mapping is off or failed).
+    Read(Arc<std::fs::File>),
+}
+
+/// The owned lines of `r` in a mapping of the whole file, without reading past
+/// `max_line + 1` bytes of a line (an over-long line is not touched beyond that); also
+/// returns the end of the bytes looked at.
+fn map_range(map: &[u8], r: &FileRange, max_line: usize) -> (RangeData, usize) {
+    let size = map.len();
+    let off = (r.off as usize).min(size);
+    let lim = ((r.off + r.len) as usize).min(size);
+    let none = RangeData {
+        start: 0,
+        end: 0,
+        begin: 0,
+        too_long_tail: false,
+    };
+    let start = if off == 0 {
+        0
+    } else {
+        match memchr::memchr(b'\n', &map[off - 1..lim]) {
+            Some(p) => off + p,
+            None => return (none, lim),
+        }
+    };
+    if start >= lim {
+        return (none, lim);
+    }
+    if map[lim - 1] == b'\n' || lim == size {
+        let d = RangeData {
+            start,
+            end: lim,
+            begin: 0,
+            too_long_tail: false,
+        };
+        return (d, lim);
+    }
+    // Complete the last line that starts inside the range.
+    let last_start = memchr::memrchr(b'\n', &map[start..lim]).map_or(start, |p| start + p + 1);
+    let window_end = last_start
+        .saturating_add(max_line)
+        .saturating_add(1)
+        .min(size);
+    let tail = if window_end < lim {
+        None // no newline within `max_line + 1` bytes of the line's start
+    } else {
+        match memchr::memchr(b'\n', &map[lim..window_end]) {
+            Some(p) => Some(lim + p),
+            None if window_end == size => Some(size),
+            None => None,
+        }
+    };
+    let d = match tail {
+        Some(e) if e - last_start <= max_line => RangeData {
+            start,
+            end: (e + 1).min(size),
+            begin: 0,
+            too_long_tail: false,
+        },
+        _ => RangeData {
+            start,
+            end: last_start,
+            begin: 0,
+            too_long_tail: true,
+        },
+    };
+    (d, window_end.max(lim))
+}
+
+/// Linux maps up to this many bytes around a faulting page of a file mapping
+/// (`fault_around_bytes`, 64 KiB by default); released with each range.
+const FAULT_AROUND: usize = 64 << 10;
+
+/// Maps a plain file read-only (`None` when it cannot be mapped: then it is read).
+fn map_file(f: &std::fs::File, size: u64) -> Option<memmap2::Mmap> {
+    let len = usize::try_from(size).ok().filter(|&l| l > 0)?;
+    // SAFETY: the mapping is read-only and only read through `&[u8]`. If another process
+    // truncates the file while it is mapped, reading the vanished pages raises SIGBUS (as
+    // for every reader of mapped files); `--no-mmap` (`Options::mmap = false`) reads with
+    // `pread` instead, for files that may be truncated in place (e.g. logrotate's
+    // `copytruncate`). Appends and renames (our rotation, logroller's) are harmless.
+    unsafe { memmap2::MmapOptions::new().len(len).map(f) }.ok()
 }
 
 /// Reads at `off` until `buf[..n]` is full or the file ends; returns the bytes read.
@@ -460,7 +554,10 @@ fn fill_range(r: &FileRange, buf: &mut Vec<u8>, max_line: usize) -> std::io::Res
     if buf.len() < want {
         buf.resize(want, 0);
     }
-    let mut n = read_at_most(&r.file, begin, &mut buf[..want])?;
+    let RangeSource::Read(file) = &r.src else {
+        return Err(std::io::Error::other("not a read range"));
+    };
+    let mut n = read_at_most(file, begin, &mut buf[..want])?;
     r.counter.fetch_add(n as u64, Ordering::Relaxed);
     let start = if r.off == 0 {
         0
@@ -503,7 +600,7 @@ fn fill_range(r: &FileRange, buf: &mut Vec<u8>, max_line: usize) -> std::io::Res
         if buf.len() < n + more {
             buf.resize(n + more, 0);
         }
-        let k = read_at_most(&r.file, begin + n as u64, &mut buf[n..n + more])?;
+        let k = read_at_most(file, begin + n as u64, &mut buf[n..n + more])?;
         r.counter.fetch_add(k as u64, Ordering::Relaxed);
         if let Some(p) = memchr::memchr(b'\n', &buf[n..n + k]) {
             let end = n + p + 1;
@@ -571,7 +668,36 @@ impl Partial {
             return;
         }
         let mut n = 0u32;
-        if let Some(r) = &c.range {
+        if let Some(
+            r @ FileRange {
+                src: RangeSource::Map(map),
+                ..
+            },
+        ) = &c.range
+        {
+            let (d, touched) = map_range(map, r, opts.max_line_bytes);
+            n = self.process_lines(&map[d.start..d.end], c.id, c.file, d.start as u64, opts);
+            if d.too_long_tail {
+                self.skip(Reason::LineTooLong, c.id, n);
+                n += 1;
+            }
+            r.counter.fetch_add(r.len, Ordering::Relaxed);
+            // Give the pages back so that resident memory stays bounded by the ranges in
+            // flight. Touched: from the byte before the range to the end of its last line
+            // (or `max_line + 1` bytes into an over-long one), widened by the kernel's
+            // fault-around window (pages next to a faulting one are mapped with it).
+            let lo = (r.off as usize).saturating_sub(1 + FAULT_AROUND);
+            let hi = (touched.max(d.end) + FAULT_AROUND).min(map.len());
+            if hi > lo {
+                // SAFETY: `map` is a read-only shared mapping of a file: after MADV_DONTNEED
+                // a later access faults the same file pages back in (nothing is zeroed, as
+                // it would be for private or anonymous memory), and no slice of it is used
+                // here any more.
+                let _ = unsafe {
+                    map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, lo, hi - lo)
+                };
+            }
+        } else if let Some(r) = &c.range {
             match fill_range(r, &mut c.buf, opts.max_line_bytes) {
                 Ok(d) => {
                     n = self.process_lines(
@@ -623,7 +749,7 @@ impl Partial {
             return self.skip(Reason::LineTooLong, chunk, n);
         }
         let mut l = line::Line::default();
-        match line::parse_bytes(bytes, &mut l) {
+        match self.parser.parse(bytes, &mut l) {
             Ok(true) => {}
             Ok(false) => return self.skip(Reason::NotAnObject, chunk, n),
             Err(_) => {
@@ -872,7 +998,10 @@ impl Feeder<'_> {
         counter: &Arc<AtomicU64>,
         bar: Option<&indicatif::ProgressBar>,
     ) {
-        let f = Arc::new(f);
+        let src = match self.opts.mmap.then(|| map_file(&f, size)).flatten() {
+            Some(m) => RangeSource::Map(Arc::new(m)),
+            None => RangeSource::Read(Arc::new(f)),
+        };
         let cb = self.opts.chunk_bytes.max(1) as u64;
         let mut off = 0u64;
         while off < size {
@@ -880,16 +1009,20 @@ impl Feeder<'_> {
             self.next_id += 1;
             self.chunk_file.push(file);
             let range = FileRange {
-                file: Arc::clone(&f),
+                src: src.clone(),
                 off,
                 len: cb.min(size - off),
                 counter: Arc::clone(counter),
+            };
+            let buf = match src {
+                RangeSource::Map(_) => Vec::new(),
+                RangeSource::Read(_) => self.buffer(),
             };
             let c = Chunk {
                 id,
                 file,
                 base: off,
-                buf: self.buffer(),
+                buf,
                 len: 0,
                 too_long: false,
                 range: Some(range),
@@ -1036,7 +1169,11 @@ pub fn analyze(args: &[String], opts: &Options) -> Result<Report, AnalyzeError> 
 pub fn run(sources: &[Source], opts: &Options) -> Result<Analysis, AnalyzeError> {
     let threads = opts.threads.max(1);
     let (tx, rx) = sync_channel::<Chunk>(threads * 2);
+    // Only the workers hold the receiver: if they all stop (a panic), sending fails
+    // instead of blocking forever.
     let rx = Arc::new(Mutex::new(rx));
+    let worker_rx: Vec<_> = (0..threads).map(|_| Arc::clone(&rx)).collect();
+    drop(rx);
     let pool = Arc::new(Mutex::new(Vec::new()));
     let counter = Arc::new(AtomicU64::new(0));
     let total_size: u64 = sources
@@ -1061,9 +1198,9 @@ pub fn run(sources: &[Source], opts: &Options) -> Result<Analysis, AnalyzeError>
     let mut stats = Vec::new();
     let mut chunk_file = Vec::new();
     let partials = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                let rx = Arc::clone(&rx);
+        let handles: Vec<_> = worker_rx
+            .into_iter()
+            .map(|rx| {
                 let pool = Arc::clone(&pool);
                 let o = opts.clone();
                 scope.spawn(move || worker(rx, pool, o))

@@ -262,9 +262,162 @@ const MAX_DEPTH: u32 = 128;
 /// A validating single-pass scanner over one line: strict JSON (RFC 8259) like
 /// `json.loads`, except that NaN/Infinity are rejected. Only the fields of [`Line`] are
 /// materialised; strings are borrowed unless they contain escapes.
-struct Scanner<'a> {
+struct Scanner<'a, 'q> {
     b: &'a [u8],
     i: usize,
+    /// Fast mode: the line has no backslash, control or non-ASCII byte, so every string is
+    /// plain ASCII and ends at the next `"`; `quotes` has one bit per byte of the line
+    /// (64 bytes per word) set at each `"`, so a string's end is found without scanning its
+    /// content. Empty in slow mode.
+    quotes: &'q [u64],
+    fast: bool,
+}
+
+/// Sets `out` to the `"` bitmap of `b` (bit `i % 64` of word `i / 64` for byte `i`);
+/// `false` (and `out` unusable) when `b` holds a backslash, a control byte (tabs and
+/// newlines included) or a non-ASCII byte: such lines are scanned the slow way.
+#[inline]
+fn plain_quotes(b: &[u8], out: &mut Vec<u64>) -> bool {
+    out.clear();
+    let mut blocks = b.chunks_exact(64);
+    for c in &mut blocks {
+        let Some((q, special)) = masks64(c) else {
+            return false;
+        };
+        if special {
+            return false;
+        }
+        out.push(q);
+    }
+    let rest = blocks.remainder();
+    if !rest.is_empty() {
+        // Padded with spaces (neither quotes nor special).
+        let mut pad = [b' '; 64];
+        pad[..rest.len()].copy_from_slice(rest);
+        let Some((q, special)) = masks64(&pad) else {
+            return false;
+        };
+        if special {
+            return false;
+        }
+        out.push(q);
+    }
+    true
+}
+
+/// For 64 bytes: the bitmap of `"` and whether any byte is a backslash, a control byte or
+/// non-ASCII. `None` when `c` is not 64 bytes long.
+#[inline(always)]
+fn masks64(c: &[u8]) -> Option<(u64, bool)> {
+    let c: &[u8; 64] = c.try_into().ok()?;
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8,
+            _mm_or_si128, _mm_set1_epi8,
+        };
+        // SAFETY: `c` has 64 bytes, so the four unaligned 16-byte loads stay inside it;
+        // SSE2 is part of the x86_64 baseline.
+        unsafe {
+            let quote = _mm_set1_epi8(b'"' as i8);
+            let bs = _mm_set1_epi8(b'\\' as i8);
+            let lim = _mm_set1_epi8(0x1f);
+            let mut q = 0u64;
+            let mut sp = _mm_set1_epi8(0);
+            for k in 0..4 {
+                let x = _mm_loadu_si128(c.as_ptr().add(16 * k).cast::<__m128i>());
+                q |= u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(x, quote)) as u16) << (16 * k);
+                let ctl = _mm_cmpeq_epi8(_mm_max_epu8(x, lim), lim);
+                // High bit set = non-ASCII byte.
+                sp = _mm_or_si128(
+                    sp,
+                    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, bs), ctl), x),
+                );
+            }
+            Some((q, _mm_movemask_epi8(sp) != 0))
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let mut q = 0u64;
+        let mut special = false;
+        for (k, &x) in c.iter().enumerate() {
+            q |= u64::from(x == b'"') << k;
+            special |= x == b'\\' || x < 0x20 || x >= 0x80;
+        }
+        Some((q, special))
+    }
+}
+
+/// The Clinger fast path: a decimal with at most 19 digits whose value as an integer is at
+/// most 2^53 and whose power of ten is within ±22 is exactly `m * 10^e` (or `m / 10^-e`)
+/// rounded once, which IEEE arithmetic does correctly. `None` for everything else (then
+/// the general, correctly rounded `str::parse` is used). `t` is a valid JSON number.
+#[inline]
+fn fast_float(t: &[u8]) -> Option<f64> {
+    const POW10: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+    let (neg, t) = match t.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, t),
+    };
+    let mut m: u64 = 0;
+    let mut ndigits = 0u32;
+    let mut frac = 0i64;
+    let mut seen_dot = false;
+    let mut i = 0;
+    while let Some(&c) = t.get(i) {
+        match c {
+            b'0'..=b'9' => {
+                ndigits += 1;
+                if ndigits > 19 {
+                    return None;
+                }
+                m = m * 10 + u64::from(c - b'0');
+                if seen_dot {
+                    frac += 1;
+                }
+            }
+            b'.' => seen_dot = true,
+            _ => break,
+        }
+        i += 1;
+    }
+    let mut e10 = -frac;
+    if let Some(b'e' | b'E') = t.get(i) {
+        i += 1;
+        let eneg = match t.get(i) {
+            Some(b'-') => {
+                i += 1;
+                true
+            }
+            Some(b'+') => {
+                i += 1;
+                false
+            }
+            _ => false,
+        };
+        let mut e = 0i64;
+        for &c in t.get(i..)? {
+            e = e * 10 + i64::from(c.wrapping_sub(b'0'));
+            if e > 1000 {
+                return None;
+            }
+        }
+        e10 += if eneg { -e } else { e };
+    }
+    if m > 1 << 53 || !(-22..=22).contains(&e10) {
+        return None;
+    }
+    let v = m as f64;
+    let v = if e10 >= 0 {
+        v * POW10[e10 as usize]
+    } else {
+        v / POW10[(-e10) as usize]
+    };
+    Some(if neg { -v } else { v })
 }
 
 type R<T> = Result<T, SyntaxError>;
@@ -340,7 +493,7 @@ static STOP: [bool; 256] = {
     t
 };
 
-impl<'a> Scanner<'a> {
+impl<'a> Scanner<'a, '_> {
     #[inline]
     fn err<T>(&self) -> R<T> {
         Err(SyntaxError(self.i))
@@ -377,8 +530,35 @@ impl<'a> Scanner<'a> {
     }
 
     /// At a `"`: scans the string; returns (start, end, has_escape) of its content.
-    #[inline]
+    #[inline(always)]
     fn string_raw(&mut self) -> R<(usize, usize, bool)> {
+        if self.fast {
+            // No escapes in fast mode: the string ends at the next quote.
+            self.expect(b'"')?;
+            let open = self.i;
+            let mut w = open / 64;
+            let mut m = match self.quotes.get(w) {
+                Some(m) => m & (!0u64 << (open % 64)),
+                None => 0,
+            };
+            while m == 0 {
+                w += 1;
+                match self.quotes.get(w) {
+                    Some(&x) => m = x,
+                    None => {
+                        self.i = self.b.len();
+                        return self.err();
+                    }
+                }
+            }
+            let close = w * 64 + m.trailing_zeros() as usize;
+            self.i = close + 1;
+            return Ok((open, close, false));
+        }
+        self.string_slow()
+    }
+
+    fn string_slow(&mut self) -> R<(usize, usize, bool)> {
         self.expect(b'"')?;
         let start = self.i;
         let mut esc = false;
@@ -476,6 +656,9 @@ impl<'a> Scanner<'a> {
                 return self.err();
             }
             float = true;
+        }
+        if float && let Some(f) = fast_float(&self.b[st..self.i]) {
+            return Ok(Val::Float(f));
         }
         let t = self.text(st, self.i);
         if !float {
@@ -638,7 +821,8 @@ impl<'a> Scanner<'a> {
                 self.i += 1;
             } else {
                 loop {
-                    let field = match self.known_key() {
+                    let known = if self.fast { None } else { self.known_key() };
+                    let field = match known {
                         Some(f) => f,
                         None => {
                             let (st, en, esc) = self.string_raw()?;
@@ -703,6 +887,27 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// Reusable parsing state (one per thread): keeps its scratch buffer between lines.
+#[derive(Debug, Default)]
+pub struct LineParser {
+    quotes: Vec<u64>,
+}
+
+impl LineParser {
+    /// As [`parse_bytes`].
+    #[inline]
+    pub fn parse<'a>(&mut self, b: &'a [u8], l: &mut Line<'a>) -> Result<bool, SyntaxError> {
+        let fast = plain_quotes(b, &mut self.quotes);
+        Scanner {
+            b,
+            i: 0,
+            quotes: if fast { &self.quotes } else { &[] },
+            fast,
+        }
+        .top(l)
+    }
+}
+
 /// Parses one line (already valid UTF-8, without its newline).
 pub fn parse(s: &str) -> Result<Parsed<'_>, SyntaxError> {
     let mut l = Line::default();
@@ -724,7 +929,19 @@ pub fn parse_into<'a>(s: &'a str, l: &mut Line<'a>) -> Result<bool, SyntaxError>
 /// invalid UTF-8 is a `SyntaxError` (tell it apart with `str::from_utf8` if needed).
 #[inline]
 pub fn parse_bytes<'a>(b: &'a [u8], l: &mut Line<'a>) -> Result<bool, SyntaxError> {
-    Scanner { b, i: 0 }.top(l)
+    LineParser::default().parse(b, l)
+}
+
+/// As [`parse_bytes`], always with the byte-by-byte string scan (no quote index): the
+/// reference the fast mode is tested against.
+pub fn parse_bytes_slow<'a>(b: &'a [u8], l: &mut Line<'a>) -> Result<bool, SyntaxError> {
+    Scanner {
+        b,
+        i: 0,
+        quotes: &[],
+        fast: false,
+    }
+    .top(l)
 }
 
 /// The same result through serde_json (the reference the scanner is tested against).

@@ -67,6 +67,10 @@ struct AnalyzeArgs {
     /// Never show a progress bar.
     #[arg(long)]
     no_progress: bool,
+    /// Read plain files with pread instead of mapping them (for files that may be
+    /// truncated in place while being analysed, e.g. by logrotate's copytruncate).
+    #[arg(long)]
+    no_mmap: bool,
 }
 
 #[derive(Args)]
@@ -141,6 +145,7 @@ fn run_analysis(a: AnalyzeArgs, section: Section) -> Result<()> {
         slow_threshold: a.slow_threshold,
         identity: a.identity.clone(),
         progress: !a.no_progress && std::io::stderr().is_terminal(),
+        mmap: !a.no_mmap,
         ..Options::default()
     };
     if let Some(t) = a.threads {

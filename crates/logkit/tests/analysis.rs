@@ -104,6 +104,19 @@ fn results_do_not_depend_on_threads_or_block_size() {
         },
     );
     assert_eq!(a, b);
+    // Plain files are parsed in place from a memory mapping by default; reading them with
+    // pread instead gives the same results.
+    assert!(opts().mmap);
+    let c = analyze_with(
+        &[&p],
+        &logkit::Options {
+            threads: 3,
+            chunk_bytes: 1000,
+            mmap: false,
+            ..opts()
+        },
+    );
+    assert_eq!(a, c);
 }
 
 #[test]
@@ -356,6 +369,52 @@ fn malformed_non_object_invalid_utf8_and_blank_lines_are_counted_by_reason() {
 }
 
 #[test]
+fn over_long_lines_are_told_apart_the_same_way_when_mapped_read_or_streamed() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("app.json");
+    let gz = dir.path().join("app.json.1.gz");
+    // Lines of 43..=100 bytes around a 60-byte limit, in ranges smaller than, equal to and
+    // larger than a line; the last line has no newline.
+    let mut text = String::new();
+    for i in 0..400usize {
+        let pad = "x".repeat((i * 37) % 58);
+        text.push_str(&format!(
+            r#"{{"message":"Request completed","path":"/{pad}"}}"#
+        ));
+        if i != 399 {
+            text.push('\n');
+        }
+    }
+    std::fs::write(&p, &text).unwrap();
+    gzip(&p, &gz);
+    let run = |path: &std::path::Path, mmap: bool, chunk: usize| {
+        let mut rep = analyze_with(
+            &[path],
+            &logkit::Options {
+                max_line_bytes: 60,
+                chunk_bytes: chunk,
+                mmap,
+                ..opts()
+            },
+        );
+        rep.sources.clear();
+        for r in &mut rep.skipped_lines.reasons {
+            for l in &mut r.first_lines {
+                l.source.clear();
+            }
+        }
+        rep
+    };
+    let reference = run(&gz, false, 1 << 20);
+    assert!(skipped(&reference, "line_too_long") > 50);
+    assert!(reference.overall.total_requests > 50);
+    for chunk in [7, 60, 61, 64, 100, 4096] {
+        assert_eq!(run(&p, true, chunk), reference, "mapped, ranges of {chunk}");
+        assert_eq!(run(&p, false, chunk), reference, "pread, ranges of {chunk}");
+    }
+}
+
+#[test]
 fn a_100_mb_line_is_skipped_without_holding_it() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("huge.json");
@@ -369,22 +428,25 @@ fn a_100_mb_line_is_skipped_without_holding_it() {
     f.write_all(b"\"}\n").unwrap();
     writeln!(f, r#"{{"message":"Request completed","status_code":500}}"#).unwrap();
     drop(f);
-    let rep = analyze_with(
-        &[&p],
-        &logkit::Options {
-            chunk_bytes: 1 << 20,
-            ..opts()
-        },
-    );
-    assert_eq!(skipped(&rep, "line_too_long"), 1);
-    assert_eq!(rep.overall.total_requests, 2);
-    let r = rep
-        .skipped_lines
-        .reasons
-        .iter()
-        .find(|r| r.reason == "line_too_long")
-        .unwrap();
-    assert_eq!(r.first_lines[0].line, 2);
+    for mmap in [true, false] {
+        let rep = analyze_with(
+            &[&p],
+            &logkit::Options {
+                chunk_bytes: 1 << 20,
+                mmap,
+                ..opts()
+            },
+        );
+        assert_eq!(skipped(&rep, "line_too_long"), 1, "mmap {mmap}");
+        assert_eq!(rep.overall.total_requests, 2, "mmap {mmap}");
+        let r = rep
+            .skipped_lines
+            .reasons
+            .iter()
+            .find(|r| r.reason == "line_too_long")
+            .unwrap();
+        assert_eq!(r.first_lines[0].line, 2, "mmap {mmap}");
+    }
 }
 
 #[test]
