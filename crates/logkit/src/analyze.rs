@@ -199,12 +199,21 @@ impl Dist {
                 if n == 0 {
                     return vec![0.0; ps.len()];
                 }
-                ps.iter()
-                    .map(|&p| {
-                        let idx = ((n as u64 * p / 100) as usize).min(n - 1);
-                        *v.select_nth_unstable_by(idx, f64::total_cmp).1
-                    })
-                    .collect()
+                // In ascending rank order, each selection only searches the part above the
+                // previous one (everything there is >= the previous value).
+                let mut ranks: Vec<(usize, usize)> = ps
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &p)| (((n as u64 * p / 100) as usize).min(n - 1), j))
+                    .collect();
+                ranks.sort_unstable();
+                let mut out = vec![0.0; ps.len()];
+                let mut lo = 0;
+                for (idx, j) in ranks {
+                    out[j] = *v[lo..].select_nth_unstable_by(idx - lo, f64::total_cmp).1;
+                    lo = idx;
+                }
+                out
             }
             Dist::Sketch(s) => {
                 let n = s.count();

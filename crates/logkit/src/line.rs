@@ -135,7 +135,7 @@ pub struct Line<'a> {
     pub duration: Option<Val<'a>>,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Field {
     Timestamp,
     Level,
@@ -170,24 +170,99 @@ impl Visitor<'_> for FieldVisitor {
     }
 }
 
-/// Key dispatch by length first, then a fixed-size comparison (integer compares, no memcmp).
+/// A key as two integers: its first and last 4 bytes (4..=7 bytes long) or 8 bytes
+/// (8..=16 bytes long), overlapping when shorter than twice that. `None` for other lengths.
+#[inline(always)]
+const fn key_words(k: &[u8]) -> Option<(u64, u64)> {
+    let n = k.len();
+    if n >= 8 && n <= 16 {
+        let mut a = 0u64;
+        let mut b = 0u64;
+        let mut i = 0;
+        while i < 8 {
+            a |= (k[i] as u64) << (8 * i);
+            b |= (k[n - 8 + i] as u64) << (8 * i);
+            i += 1;
+        }
+        Some((a, b))
+    } else if n >= 4 && n < 8 {
+        let mut a = 0u64;
+        let mut b = 0u64;
+        let mut i = 0;
+        while i < 4 {
+            a |= (k[i] as u64) << (8 * i);
+            b |= (k[n - 4 + i] as u64) << (8 * i);
+            i += 1;
+        }
+        Some((a, b))
+    } else {
+        None
+    }
+}
+
+/// Slot of a key in [`KEYS`]: collision-free for the nine field names.
+#[inline(always)]
+const fn key_slot(k: &[u8]) -> usize {
+    (k[0] as usize * 2 + k.len() + k[k.len() - 1] as usize) & 31
+}
+
+/// The field names by [`key_slot`]: (field, length, [`key_words`]).
+static KEYS: [(Field, usize, u64, u64); 32] = {
+    let mut t = [(Field::Other, 0usize, 0u64, 0u64); 32];
+    let names: [(&[u8], Field); 9] = [
+        (b"path", Field::Path),
+        (b"level", Field::Level),
+        (b"message", Field::Message),
+        (b"user_id", Field::UserId),
+        (b"duration", Field::Duration),
+        (b"timestamp", Field::Timestamp),
+        (b"error_type", Field::ErrorType),
+        (b"request_id", Field::RequestId),
+        (b"status_code", Field::StatusCode),
+    ];
+    let mut i = 0;
+    while i < names.len() {
+        let (k, f) = names[i];
+        let slot = key_slot(k);
+        assert!(t[slot].1 == 0, "key_slot collides");
+        let Some((a, b)) = key_words(k) else {
+            panic!("field name length")
+        };
+        t[slot] = (f, k.len(), a, b);
+        i += 1;
+    }
+    t
+};
+
+/// [`key_words`] with plain loads (the `const fn` builds the table).
+#[inline(always)]
+fn key_words_rt(k: &[u8]) -> Option<(u64, u64)> {
+    let n = k.len();
+    if (8..=16).contains(&n) {
+        let a = u64::from_le_bytes(k[..8].try_into().ok()?);
+        let b = u64::from_le_bytes(k[n - 8..].try_into().ok()?);
+        Some((a, b))
+    } else if (4..8).contains(&n) {
+        let a = u32::from_le_bytes(k[..4].try_into().ok()?);
+        let b = u32::from_le_bytes(k[n - 4..].try_into().ok()?);
+        Some((u64::from(a), u64::from(b)))
+    } else {
+        None
+    }
+}
+
+/// Key dispatch without a branch per name: a table slot from the key's length and end
+/// bytes, then one comparison of two integers.
 #[inline]
 fn field_of(k: &[u8]) -> Field {
-    #[inline(always)]
-    fn is<const N: usize>(k: &[u8], w: &[u8; N]) -> bool {
-        <&[u8; N]>::try_from(k).is_ok_and(|a| a == w)
-    }
-    match k.len() {
-        4 if is(k, b"path") => Field::Path,
-        5 if is(k, b"level") => Field::Level,
-        7 if is(k, b"message") => Field::Message,
-        7 if is(k, b"user_id") => Field::UserId,
-        8 if is(k, b"duration") => Field::Duration,
-        9 if is(k, b"timestamp") => Field::Timestamp,
-        10 if is(k, b"error_type") => Field::ErrorType,
-        10 if is(k, b"request_id") => Field::RequestId,
-        11 if is(k, b"status_code") => Field::StatusCode,
-        _ => Field::Other,
+    let Some((a, b)) = key_words_rt(k) else {
+        return Field::Other;
+    };
+    let (f, n, ka, kb) = KEYS[key_slot(k)];
+    if n == k.len() && a == ka && b == kb {
+        f
+    } else {
+        Field::Other
     }
 }
 
@@ -349,65 +424,15 @@ fn masks64(c: &[u8]) -> Option<(u64, bool)> {
     }
 }
 
-/// The Clinger fast path: a decimal with at most 19 digits whose value as an integer is at
-/// most 2^53 and whose power of ten is within ±22 is exactly `m * 10^e` (or `m / 10^-e`)
-/// rounded once, which IEEE arithmetic does correctly. `None` for everything else (then
-/// the general, correctly rounded `str::parse` is used). `t` is a valid JSON number.
+/// The Clinger fast path: `m * 10^e10` when `m <= 2^53` and `|e10| <= 22`, where both are
+/// exact doubles, so one IEEE multiplication or division rounds correctly. `None` otherwise
+/// (then the general, correctly rounded `str::parse` is used).
 #[inline]
-fn fast_float(t: &[u8]) -> Option<f64> {
+fn clinger(m: u64, e10: i64, neg: bool) -> Option<f64> {
     const POW10: [f64; 23] = [
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
         1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
     ];
-    let (neg, t) = match t.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, t),
-    };
-    let mut m: u64 = 0;
-    let mut ndigits = 0u32;
-    let mut frac = 0i64;
-    let mut seen_dot = false;
-    let mut i = 0;
-    while let Some(&c) = t.get(i) {
-        match c {
-            b'0'..=b'9' => {
-                ndigits += 1;
-                if ndigits > 19 {
-                    return None;
-                }
-                m = m * 10 + u64::from(c - b'0');
-                if seen_dot {
-                    frac += 1;
-                }
-            }
-            b'.' => seen_dot = true,
-            _ => break,
-        }
-        i += 1;
-    }
-    let mut e10 = -frac;
-    if let Some(b'e' | b'E') = t.get(i) {
-        i += 1;
-        let eneg = match t.get(i) {
-            Some(b'-') => {
-                i += 1;
-                true
-            }
-            Some(b'+') => {
-                i += 1;
-                false
-            }
-            _ => false,
-        };
-        let mut e = 0i64;
-        for &c in t.get(i..)? {
-            e = e * 10 + i64::from(c.wrapping_sub(b'0'));
-            if e > 1000 {
-                return None;
-            }
-        }
-        e10 += if eneg { -e } else { e };
-    }
     if m > 1 << 53 || !(-22..=22).contains(&e10) {
         return None;
     }
@@ -536,22 +561,9 @@ impl<'a> Scanner<'a, '_> {
             // No escapes in fast mode: the string ends at the next quote.
             self.expect(b'"')?;
             let open = self.i;
-            let mut w = open / 64;
-            let mut m = match self.quotes.get(w) {
-                Some(m) => m & (!0u64 << (open % 64)),
-                None => 0,
-            };
-            while m == 0 {
-                w += 1;
-                match self.quotes.get(w) {
-                    Some(&x) => m = x,
-                    None => {
-                        self.i = self.b.len();
-                        return self.err();
-                    }
-                }
-            }
-            let close = w * 64 + m.trailing_zeros() as usize;
+            let close = self
+                .next_quote(open)
+                .inspect_err(|_| self.i = self.b.len())?;
             self.i = close + 1;
             return Ok((open, close, false));
         }
@@ -627,40 +639,111 @@ impl<'a> Scanner<'a, '_> {
         }
         self.i - st
     }
+    /// A number, validated and converted in one pass: integers of up to 19 digits and
+    /// floats on the Clinger fast path are computed here, the rest by `str::parse`.
     fn number(&mut self) -> R<Val<'a>> {
+        let b = self.b;
         let st = self.i;
-        if self.peek() == Some(b'-') {
-            self.i += 1;
+        let mut i = st;
+        let neg = b.get(i) == Some(&b'-');
+        if neg {
+            i += 1;
         }
-        match self.peek() {
-            Some(b'0') => self.i += 1,
-            Some(b'1'..=b'9') => {
-                self.digits();
+        // All digits (integer and fraction part) as one integer, while it has <= 19.
+        let mut m: u64 = 0;
+        let mut nd = 0u32;
+        let mut frac = 0i64;
+        match b.get(i) {
+            Some(b'0') => {
+                i += 1;
+                nd = 1;
             }
-            _ => return self.err(),
+            Some(b'1'..=b'9') => {
+                while let Some(&c) = b.get(i) {
+                    if !c.is_ascii_digit() {
+                        break;
+                    }
+                    if nd < 19 {
+                        m = m * 10 + u64::from(c - b'0');
+                    }
+                    nd += 1;
+                    i += 1;
+                }
+            }
+            _ => {
+                self.i = i;
+                return self.err();
+            }
         }
         let mut float = false;
-        if self.peek() == Some(b'.') {
-            self.i += 1;
-            if self.digits() == 0 {
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            let fs = i;
+            while let Some(&c) = b.get(i) {
+                if !c.is_ascii_digit() {
+                    break;
+                }
+                if nd < 19 {
+                    m = m * 10 + u64::from(c - b'0');
+                    frac += 1;
+                }
+                nd += 1;
+                i += 1;
+            }
+            if i == fs {
+                self.i = i;
                 return self.err();
             }
             float = true;
         }
-        if let Some(b'e' | b'E') = self.peek() {
-            self.i += 1;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.i += 1;
+        let mut e10 = 0i64;
+        if let Some(b'e' | b'E') = b.get(i) {
+            i += 1;
+            let eneg = match b.get(i) {
+                Some(b'-') => {
+                    i += 1;
+                    true
+                }
+                Some(b'+') => {
+                    i += 1;
+                    false
+                }
+                _ => false,
+            };
+            let es = i;
+            while let Some(&c) = b.get(i) {
+                if !c.is_ascii_digit() {
+                    break;
+                }
+                if e10 < 1_000_000 {
+                    e10 = e10 * 10 + i64::from(c - b'0');
+                }
+                i += 1;
             }
-            if self.digits() == 0 {
+            if i == es {
+                self.i = i;
                 return self.err();
+            }
+            if eneg {
+                e10 = -e10;
             }
             float = true;
         }
-        if float && let Some(f) = fast_float(&self.b[st..self.i]) {
-            return Ok(Val::Float(f));
+        self.i = i;
+        if nd <= 19 {
+            // `m` holds every digit exactly.
+            if !float {
+                if !neg {
+                    return Ok(Val::UInt(m));
+                }
+                if let Ok(v) = i64::try_from(m) {
+                    return Ok(Val::Int(-v));
+                }
+            } else if let Some(f) = clinger(m, e10 - frac, neg) {
+                return Ok(Val::Float(f));
+            }
         }
-        let t = self.text(st, self.i);
+        let t = self.text(st, i);
         if !float {
             if let Ok(u) = t.parse::<u64>() {
                 return Ok(Val::UInt(u));
@@ -811,6 +894,119 @@ impl<'a> Scanner<'a, '_> {
             Err(_) => Field::Other,
         }
     }
+    /// Fast mode: the first `"` at or after `from` (strings hold no escapes).
+    #[inline(always)]
+    fn next_quote(&self, from: usize) -> R<usize> {
+        let mut w = from / 64;
+        let mut m = match self.quotes.get(w) {
+            Some(m) => m & (!0u64 << (from % 64)),
+            None => 0,
+        };
+        while m == 0 {
+            w += 1;
+            match self.quotes.get(w) {
+                Some(&x) => m = x,
+                None => return Err(SyntaxError(self.b.len())),
+            }
+        }
+        Ok(w * 64 + m.trailing_zeros() as usize)
+    }
+
+    /// Fast mode, at a byte that is not whitespace: the top-level object with the string
+    /// members handled inline (no escapes, no whitespace but spaces); everything else goes
+    /// through the general value/skip code. Same result as [`Self::top`].
+    fn top_fast(&mut self, l: &mut Line<'a>) -> R<bool> {
+        let b = self.b;
+        #[inline(always)]
+        fn spaces(b: &[u8], mut i: usize) -> usize {
+            while b.get(i) == Some(&b' ') {
+                i += 1;
+            }
+            i
+        }
+        let mut i = spaces(b, 0);
+        if b.get(i) != Some(&b'{') {
+            return self.top(l);
+        }
+        i = spaces(b, i + 1);
+        if b.get(i) == Some(&b'}') {
+            i += 1;
+        } else {
+            loop {
+                if b.get(i) != Some(&b'"') {
+                    return Err(SyntaxError(i));
+                }
+                let close = self.next_quote(i + 1)?;
+                let field = field_of(&b[i + 1..close]);
+                i = spaces(b, close + 1);
+                if b.get(i) != Some(&b':') {
+                    return Err(SyntaxError(i));
+                }
+                i = spaces(b, i + 1);
+                let slot = match field {
+                    Field::Timestamp => &mut l.timestamp,
+                    Field::Level => &mut l.level,
+                    Field::Message => &mut l.message,
+                    Field::ErrorType => &mut l.error_type,
+                    Field::RequestId => &mut l.request_id,
+                    Field::UserId => &mut l.user_id,
+                    Field::Path => &mut l.path,
+                    Field::StatusCode => &mut l.status_code,
+                    Field::Duration => &mut l.duration,
+                    Field::Other => {
+                        if b.get(i) == Some(&b'"') {
+                            i = self.next_quote(i + 1)? + 1;
+                        } else {
+                            self.i = i;
+                            self.skip(1)?;
+                            i = self.i;
+                        }
+                        i = spaces(b, i);
+                        match b.get(i) {
+                            Some(b',') => {
+                                i = spaces(b, i + 1);
+                                continue;
+                            }
+                            Some(b'}') => {
+                                i += 1;
+                                break;
+                            }
+                            _ => return Err(SyntaxError(i)),
+                        }
+                    }
+                };
+                let v = if b.get(i) == Some(&b'"') {
+                    let close = self.next_quote(i + 1)?;
+                    let s = self.text(i + 1, close);
+                    i = close + 1;
+                    Val::Str(Cow::Borrowed(s))
+                } else {
+                    self.i = i;
+                    let v = self.value(1)?;
+                    i = self.i;
+                    v
+                };
+                // Duplicate keys: the last one wins, as in Python's json.loads.
+                *slot = Some(v);
+                i = spaces(b, i);
+                match b.get(i) {
+                    Some(b',') => i = spaces(b, i + 1),
+                    Some(b'}') => {
+                        i += 1;
+                        break;
+                    }
+                    _ => return Err(SyntaxError(i)),
+                }
+            }
+        }
+        i = spaces(b, i);
+        if i != b.len() {
+            return Err(SyntaxError(i));
+        }
+        self.i = i;
+        Ok(true)
+    }
+
     /// Parses into `l` (which must be empty); returns whether the line is an object.
     fn top(&mut self, l: &mut Line<'a>) -> R<bool> {
         self.ws();
@@ -898,13 +1094,13 @@ impl LineParser {
     #[inline]
     pub fn parse<'a>(&mut self, b: &'a [u8], l: &mut Line<'a>) -> Result<bool, SyntaxError> {
         let fast = plain_quotes(b, &mut self.quotes);
-        Scanner {
+        let mut s = Scanner {
             b,
             i: 0,
             quotes: if fast { &self.quotes } else { &[] },
             fast,
-        }
-        .top(l)
+        };
+        if fast { s.top_fast(l) } else { s.top(l) }
     }
 }
 

@@ -152,13 +152,15 @@ fn run_analysis(a: AnalyzeArgs, section: Section) -> Result<()> {
         opts.threads = t.max(1);
     }
     let report = logkit::analyze(&a.paths, &opts).context("analysis failed")?;
-    let mut out = std::io::stdout().lock();
+    // Buffered: stdout alone is line-buffered, one write(2) per line of pretty JSON.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     if a.json {
         serde_json::to_writer_pretty(&mut out, &report.to_json(section)).context("writing JSON")?;
         writeln!(out)?;
     } else {
         out.write_all(report.to_text(section).as_bytes())?;
     }
+    out.flush().context("writing the report")?;
     if let Some(path) = &a.html {
         std::fs::write(path, logkit::html::render(&report))
             .with_context(|| format!("writing HTML report {}", path.display()))?;
