@@ -62,11 +62,48 @@ fn parse_cli() -> Result<Cli, ExitCode> {
     })
 }
 
+/// reqwest 0.13's rustls verifier loads the system's CA roots when *any* client is built (the
+/// OTLP exporter's, the provider's, loadgen's) and fails with a bare "builder error" when there
+/// are none (a slim container without `ca-certificates`). Say so up front instead.
+#[cfg(all(unix, not(target_vendor = "apple"), not(target_os = "android")))]
+fn check_system_ca_roots() -> anyhow::Result<()> {
+    let found = rustls_native_certs::load_native_certs();
+    if found.certs.is_empty() {
+        let why = found
+            .errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("; ");
+        anyhow::bail!(
+            "no CA certificates found on this system{}: every HTTP client here (OTLP exporter, \
+             provider, loadgen) verifies TLS against the system's roots and cannot be built \
+             without any; install the ca-certificates package, or point SSL_CERT_FILE at a PEM \
+             bundle",
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!(" ({why})")
+            }
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(all(unix, not(target_vendor = "apple"), not(target_os = "android"))))]
+fn check_system_ca_roots() -> anyhow::Result<()> {
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = match parse_cli() {
         Ok(c) => c,
         Err(code) => return code,
     };
+    if let Err(e) = check_system_ca_roots() {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         None => serve(cli.serve),
         Some(Command::Serve(c)) => serve(*c),

@@ -21,6 +21,27 @@ fn an_invalid_environment_value_names_the_variable_and_exits_2() {
     assert!(stderr.contains("many"), "{stderr}");
 }
 
+#[cfg(target_os = "linux")]
+#[test]
+fn a_system_without_ca_certificates_is_named_at_start() {
+    // rustls-native-certs reads only these when they are set: as if `ca-certificates` were missing.
+    let out = Command::new(BIN)
+        .env("SSL_CERT_FILE", "/nonexistent/ca.pem")
+        .env("SSL_CERT_DIR", "/nonexistent/certs")
+        .env("IMAGE2MODEL_LISTEN", "127.0.0.1:0")
+        .env("IMAGE2MODEL_DATA_DIR", "/nonexistent/data")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no CA certificates found on this system")
+            && stderr.contains("ca-certificates")
+            && stderr.contains("SSL_CERT_FILE"),
+        "{stderr}"
+    );
+}
+
 fn multipart(content: &[u8]) -> (String, Vec<u8>) {
     let b = "binTestBoundary";
     let mut body = format!(
