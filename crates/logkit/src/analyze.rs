@@ -774,7 +774,9 @@ impl Partial {
             l.level.as_ref().and_then(Val::as_str),
             Some("ERROR" | "CRITICAL")
         );
-        let completed = l.message.as_ref().and_then(Val::as_str) == Some("Request completed");
+        let completed = l.message.as_ref().and_then(Val::as_str).is_some_and(|m| {
+            <&[u8; 17]>::try_from(m.as_bytes()).is_ok_and(|a| a == b"Request completed")
+        });
         if !is_error && !completed {
             return;
         }

@@ -131,6 +131,30 @@ fn tail(b: &[u8], mut micros: Micros) -> Option<Micros> {
     }
 }
 
+/// `:SS.ffffff` and nothing after (the seed's `isoformat()` with microseconds, 26 bytes
+/// in all): the microseconds into the minute, as [`tail`] computes them. `None` for any
+/// other shape (then [`tail`] decides).
+#[inline]
+fn seconds_micros(b: &[u8]) -> Option<Micros> {
+    let t: &[u8; 10] = b.get(16..)?.try_into().ok()?;
+    if t[0] != b':' || t[3] != b'.' {
+        return None;
+    }
+    let mut v = 0i64;
+    for &c in t[1..3].iter().chain(&t[4..]) {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + i64::from(c - b'0');
+    }
+    // v = SSffffff
+    let second = v / 1_000_000;
+    if second > 60 {
+        return None;
+    }
+    Some(second * 1_000_000 + v % 1_000_000)
+}
+
 /// Parses a timestamp into microseconds since the epoch (UTC). `None` when it is not one.
 pub fn parse(s: &str) -> Option<Micros> {
     let b = s.as_bytes();
@@ -153,11 +177,13 @@ pub struct Cache {
 #[inline]
 pub fn parse_cached(s: &str, c: &mut Cache) -> Option<Micros> {
     let b = s.as_bytes();
-    let Some(p) = b.get(..16) else {
+    let Some(p) = b.get(..16).and_then(|p| <&[u8; 16]>::try_from(p).ok()) else {
         return parse(s);
     };
-    if c.valid && p == c.prefix {
-        return tail(b, c.base);
+    if c.valid && *p == c.prefix {
+        return seconds_micros(b)
+            .map(|t| c.base + t)
+            .or_else(|| tail(b, c.base));
     }
     let base = head(b)?;
     c.prefix.copy_from_slice(p);
@@ -242,6 +268,12 @@ mod tests {
             "2026-11-27T00:01:00",
             "2026-11-27",
             "2026-11-27T00:01:00.123456789-0130",
+            "2026-11-27T00:01:07.250000",
+            "2026-11-27T00:01:61.250000",
+            "2026-11-27T00:01:60.999999",
+            "2026-11-27T00:01:0x.250000",
+            "2026-11-27T00:01:07,250000",
+            "2026-11-27T00:01:07.25000Z",
         ] {
             assert_eq!(parse_cached(s, &mut c), parse(s), "{s}");
         }
