@@ -18,7 +18,7 @@ mkdir -p "$w"
 [ -f "$w/app.json.gz" ] || gzip -6 -c "$w/app.json" > "$w/app.json.gz"
 if [ ! -f "$w/app3g.json" ]; then for _ in $(seq 10); do cat "$w/app.json"; done > "$w/app3g.json"; fi
 cat "$w/app.json" > /dev/null   # warm the page cache
-size=$(stat -c %s "$w/app.json")
+size=$(stat -L -c %s "$w/app.json")
 t="$w/times.txt"
 : > "$t"
 timed() { # label command...
