@@ -877,7 +877,6 @@ impl Partial {
                 Some((_, None)) => self.skip(Reason::InvalidDuration, chunk, n),
                 Some((_, Some(d))) => {
                     let exact = !self.sketched;
-                    let agg = self.days.entry(day).or_default();
                     let p = match agg.perf.get_mut(endpoint.as_ref()) {
                         Some(p) => p,
                         None => agg.perf.entry(endpoint.to_string()).or_insert(Perf {
