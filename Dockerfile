@@ -7,7 +7,8 @@
 # the workspace needs rust-version 1.88 and edition 2024). BuildKit cache mounts keep the cargo registry
 # and the target directory between builds, so a code change recompiles our crates only, not every
 # dependency. Stage 2 is Debian slim of the same release as the builder (trixie = 13: same glibc), with
-# the binary, curl for the HEALTHCHECK, and a non-root user. tests/tests/compose.rs checks these rules.
+# the binary, CA certificates (image2model refuses to start without a CA store: TLS providers and OTLP
+# endpoints), curl for the HEALTHCHECK, and a non-root user. tests/tests/compose.rs checks these rules.
 
 FROM rust:1.95.0-slim-trixie AS builder
 WORKDIR /src
@@ -24,7 +25,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
 
 FROM debian:13.4-slim AS runtime
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends curl \
+    && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 image2model \
     && useradd --system --uid 10001 --gid image2model --no-create-home --home-dir /nonexistent \

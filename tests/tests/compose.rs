@@ -1289,6 +1289,17 @@ fn dockerfile_violations(dockerfile: &str, cargo_toml: &str) -> Vec<String> {
         v.push("no `cargo build --release -p image2model --locked`".into());
     }
     let last = final_stage(dockerfile);
+    // image2model refuses to start without a CA store (rustls with the system roots: https providers and
+    // OTLP endpoints), and slim images have none unless ca-certificates is installed.
+    if !last
+        .iter()
+        .any(|l| l.contains("apt-get install") && l.contains("ca-certificates"))
+    {
+        v.push(
+            "runtime stage does not install ca-certificates (image2model exits without a CA store)"
+                .into(),
+        );
+    }
     match last.iter().rev().find_map(|l| instruction(l, "USER")) {
         None => v.push("runtime stage runs as root (no USER)".into()),
         Some(u) if matches!(u.split(':').next(), Some("root") | Some("0")) => {
@@ -1866,6 +1877,7 @@ fn dockerfile_rule_rejects_old_rust_latest_bases_root_older_runtime_and_unlocked
             real.replace("EXPOSE 8080 9464", "EXPOSE 8080"),
             "EXPOSE 9464",
         ),
+        (real.replace("ca-certificates ", ""), "ca-certificates"),
     ];
     for (text, needle) in cases {
         assert_ne!(text, real, "the mutation for {needle:?} changed nothing");
