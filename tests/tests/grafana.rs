@@ -1,0 +1,537 @@
+//! Static checks of the Grafana side of the stack: provisioning files and the dashboards they load.
+//!
+//! Grafana cannot be installed on the machines these tests run on (it runs for real only under docker
+//! compose), so what Grafana would reject or show as "No data" for a structural reason is checked here: every
+//! dashboard parses, has a unique uid, panel ids unique, only provisioned datasource uids, every template
+//! variable it uses defined, `$__rate_interval` in every PromQL range, PromQL that parses once substituted,
+//! LogQL that uses only labels the collector -> Loki OTLP path produces; the datasources link to each other
+//! by uid, Grafana's own variables are escaped from Grafana's environment expansion, and the dashboard
+//! provider points at the directory docker compose mounts. Running every expression against live data is
+//! the end-to-end test's job (`stack_tests::grafana` gives it the expressions).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+use stack_tests::grafana::{
+    self, ALERTMANAGER_UID, Dashboard, JAEGER_UID, LOKI_UID, PROMETHEUS_UID, Substitutions,
+    logql_label_names, parse_promql, provisioned_datasources, substitute, variables_in,
+};
+use stack_tests::paths::repo_root;
+
+fn dashboards() -> Vec<Dashboard> {
+    grafana::load_dashboards(&grafana::dashboards_dir()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn datasource_uids() -> BTreeMap<String, String> {
+    provisioned_datasources(&grafana::provisioning_dir())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|d| (d.uid, d.kind))
+        .collect()
+}
+
+fn yaml(rel: &str) -> (String, Value) {
+    let path = repo_root().join(rel);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let v =
+        serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{rel} is not valid YAML: {e}"));
+    (text, v)
+}
+
+/// Grafana's built-in variables a dashboard may use without defining them.
+const BUILTIN_VARIABLES: &[&str] = &[
+    "__rate_interval",
+    "__interval",
+    "__interval_ms",
+    "__range",
+    "__range_s",
+    "__range_ms",
+    "__auto",
+    "__from",
+    "__to",
+    "__dashboard",
+    "__org",
+    "__user",
+];
+
+#[test]
+fn the_six_dashboards_of_the_issue_are_there_with_unique_uids() {
+    let boards = dashboards();
+    let uids: BTreeSet<_> = boards.iter().map(|b| b.uid.as_str()).collect();
+    assert_eq!(uids.len(), boards.len(), "duplicate dashboard uid");
+    for want in [
+        "image2model-overview",
+        "image2model-models",
+        "image2model-provider",
+        "image2model-host",
+        "image2model-logs",
+        "image2model-telemetry",
+    ] {
+        assert!(
+            uids.contains(want),
+            "dashboard {want} missing (have {uids:?})"
+        );
+    }
+}
+
+#[test]
+fn dashboards_target_grafana_12_schema() {
+    for b in dashboards() {
+        let v = b
+            .json
+            .get("schemaVersion")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        assert!(
+            v >= 39,
+            "{}: schemaVersion {v} is older than Grafana 11/12's",
+            b.file.display()
+        );
+        assert!(
+            b.json.get("id").is_none_or(Value::is_null),
+            "{}: a fixed `id` clashes on import",
+            b.uid
+        );
+    }
+}
+
+#[test]
+fn panel_ids_are_unique_and_present_in_every_dashboard() {
+    for b in dashboards() {
+        let mut seen = BTreeSet::new();
+        for p in b.panels() {
+            let id =
+                p.id.unwrap_or_else(|| panic!("{}: panel {:?} has no id", b.uid, p.title));
+            assert!(
+                seen.insert(id),
+                "{}: panel id {id} used twice (panel {:?})",
+                b.uid,
+                p.title
+            );
+        }
+        assert!(!seen.is_empty(), "{}: no panels", b.uid);
+    }
+}
+
+#[test]
+fn dashboards_use_only_provisioned_datasource_uids() {
+    let provisioned = datasource_uids();
+    for b in dashboards() {
+        for uid in b.datasource_uids() {
+            assert!(
+                provisioned.contains_key(&uid),
+                "{}: datasource uid {uid:?} is not provisioned",
+                b.uid
+            );
+        }
+        for p in b.panels().iter().filter(|p| p.kind != "row") {
+            assert!(
+                p.datasource_uid.is_some(),
+                "{}: panel {:?} names no datasource",
+                b.uid,
+                p.title
+            );
+        }
+    }
+}
+
+#[test]
+fn every_variable_a_dashboard_uses_is_defined_or_builtin() {
+    for b in dashboards() {
+        let defined: BTreeSet<String> = b.variables().into_iter().map(|v| v.name).collect();
+        let mut used = BTreeSet::new();
+        for q in b.queries() {
+            used.extend(variables_in(&q.expr));
+        }
+        for v in b.variables() {
+            used.extend(variables_in(v.query.as_deref().unwrap_or("")));
+        }
+        for name in used {
+            assert!(
+                defined.contains(&name) || BUILTIN_VARIABLES.contains(&name.as_str()),
+                "{}: ${name} is used but not defined",
+                b.uid
+            );
+        }
+    }
+}
+
+#[test]
+fn every_promql_range_uses_rate_interval_and_parses_once_substituted() {
+    let boards = dashboards();
+    let queries = grafana::promql_queries(&boards);
+    assert!(
+        queries.len() >= 40,
+        "only {} PromQL panel targets",
+        queries.len()
+    );
+    let subs = Substitutions::for_service("image2model");
+    for q in queries {
+        let runnable =
+            substitute(&q.expr, &subs).unwrap_or_else(|e| panic!("{}: {e}", q.dashboard_uid));
+        parse_promql(&runnable)
+            .unwrap_or_else(|e| panic!("{} / {}: {e}", q.dashboard_uid, q.panel_title));
+        // A range of rate()/increase() is $__rate_interval, except the fixed windows the alerts use.
+        for range in q
+            .expr
+            .split('[')
+            .skip(1)
+            .map(|r| r.split(']').next().unwrap_or(""))
+        {
+            assert!(
+                range == "$__rate_interval" || range == "1h",
+                "{} / {}: range [{range}] (use $__rate_interval): {}",
+                q.dashboard_uid,
+                q.panel_title,
+                q.expr
+            );
+        }
+    }
+}
+
+#[test]
+fn application_panels_select_the_service_variable() {
+    for q in grafana::promql_queries(&dashboards()) {
+        let collector_own = q.expr.contains("otelcol_") || q.expr.trim() == "up";
+        if !collector_own {
+            assert!(
+                q.expr.contains(r#"job="$service""#),
+                "{} / {}: no job=\"$service\" filter: {}",
+                q.dashboard_uid,
+                q.panel_title,
+                q.expr
+            );
+        }
+    }
+}
+
+#[test]
+fn the_overview_has_latency_with_exemplars_and_an_slo_panel() {
+    let boards = dashboards();
+    let overview = boards
+        .iter()
+        .find(|b| b.uid == "image2model-overview")
+        .expect("overview dashboard");
+    let qs = overview.queries();
+    assert!(
+        qs.iter().any(|q| q.exemplar
+            && q.expr
+                .contains("traces_span_metrics_duration_seconds_bucket")),
+        "no exemplar-enabled span-metrics latency target"
+    );
+    assert!(
+        qs.iter()
+            .any(|q| q.expr.contains("job:slo_availability_errors:")),
+        "no availability SLO panel"
+    );
+    assert!(
+        qs.iter().any(|q| q.expr.contains("job:slo_latency_slow:")),
+        "no latency SLO panel"
+    );
+    let vars: BTreeSet<_> = overview.variables().into_iter().map(|v| v.name).collect();
+    assert!(
+        vars.contains("service") && vars.contains("route"),
+        "{vars:?}"
+    );
+}
+
+#[test]
+fn slo_panels_use_only_recorded_series_that_exist() {
+    let recorded: BTreeSet<String> = grafana::load_rules(&grafana::rules_dir())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .filter(|r| r.kind == grafana::RuleKind::Record)
+        .map(|r| r.name)
+        .collect();
+    let subs = Substitutions::for_service("image2model");
+    for q in grafana::promql_queries(&dashboards()) {
+        let runnable = substitute(&q.expr, &subs).unwrap_or_else(|e| panic!("{e}"));
+        for s in grafana::selectors(&runnable).unwrap_or_else(|e| panic!("{e}")) {
+            if let Some(name) = s.metric.filter(|m| m.contains(':')) {
+                assert!(
+                    recorded.contains(&name),
+                    "{}: {name} is not recorded by any rule",
+                    q.dashboard_uid
+                );
+            }
+        }
+    }
+}
+
+/// The labels the collector -> Loki OTLP path produces (loki/README.md, "Which OTLP data becomes what in
+/// Loki"): index labels from Loki's default resource attributes, and structured metadata.
+const LOKI_INDEX_LABELS: &[&str] = &[
+    "service_name",
+    "service_namespace",
+    "service_instance_id",
+    "deployment_environment",
+    "deployment_environment_name",
+];
+const LOKI_STRUCTURED_METADATA: &[&str] = &[
+    "severity_text",
+    "severity_number",
+    "trace_id",
+    "span_id",
+    "flags",
+    "scope_name",
+    "observed_timestamp",
+    "detected_level",
+];
+
+#[test]
+fn logql_uses_only_labels_the_collector_to_loki_mapping_produces() {
+    let readme = std::fs::read_to_string(repo_root().join("loki/README.md")).unwrap_or_default();
+    for name in LOKI_INDEX_LABELS.iter().chain(LOKI_STRUCTURED_METADATA) {
+        assert!(
+            readme.contains(name),
+            "loki/README.md does not list {name}: the two lists disagree"
+        );
+    }
+    let queries = grafana::logql_queries(&dashboards());
+    assert!(queries.len() >= 3, "only {} LogQL targets", queries.len());
+    for q in &queries {
+        for label in logql_label_names(&q.expr) {
+            assert!(
+                LOKI_INDEX_LABELS.contains(&label.as_str())
+                    || LOKI_STRUCTURED_METADATA.contains(&label.as_str()),
+                "{} / {}: label {label:?} is not produced by the collector -> Loki mapping: {}",
+                q.dashboard_uid,
+                q.panel_title,
+                q.expr
+            );
+        }
+        // A stream selector needs an indexed label; structured metadata only filters after it.
+        let selector = q
+            .expr
+            .split('{')
+            .nth(1)
+            .and_then(|s| s.split('}').next())
+            .unwrap_or("");
+        assert!(
+            LOKI_INDEX_LABELS.iter().any(|l| selector.contains(l)),
+            "{}: stream selector {{{selector}}} has no index label",
+            q.dashboard_uid
+        );
+    }
+}
+
+#[test]
+fn the_logql_label_check_rejects_a_label_loki_does_not_have() {
+    // The check above must be able to fail: a raw `level` label is not what Loki stores.
+    let names = logql_label_names(r#"{service_name="x"} | level="error""#);
+    assert!(names.contains("level"));
+    assert!(!LOKI_INDEX_LABELS.contains(&"level") && !LOKI_STRUCTURED_METADATA.contains(&"level"));
+}
+
+#[test]
+fn the_four_datasources_are_provisioned_with_stable_uids() {
+    let ds = datasource_uids();
+    let want = [
+        (PROMETHEUS_UID, "prometheus"),
+        (LOKI_UID, "loki"),
+        (JAEGER_UID, "jaeger"),
+        (ALERTMANAGER_UID, "alertmanager"),
+    ];
+    for (uid, kind) in want {
+        assert_eq!(
+            ds.get(uid).map(String::as_str),
+            Some(kind),
+            "datasource uid {uid} of type {kind}"
+        );
+    }
+}
+
+#[test]
+fn datasources_point_at_the_compose_services() {
+    let urls: BTreeMap<String, String> = provisioned_datasources(&grafana::provisioning_dir())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|d| (d.uid, d.url))
+        .collect();
+    assert_eq!(urls[PROMETHEUS_UID], "http://prometheus:9090");
+    assert_eq!(urls[LOKI_UID], "http://loki:3100");
+    assert_eq!(urls[JAEGER_UID], "http://jaeger:16686");
+    assert_eq!(urls[ALERTMANAGER_UID], "http://alertmanager:9093");
+}
+
+#[test]
+fn datasources_link_metrics_logs_and_traces_in_every_direction() {
+    let all =
+        provisioned_datasources(&grafana::provisioning_dir()).unwrap_or_else(|e| panic!("{e}"));
+    let by = |uid: &str| {
+        all.iter()
+            .find(|d| d.uid == uid)
+            .map(|d| d.json_data.clone())
+            .expect(uid)
+    };
+    // What Grafana sees after its environment expansion, which turns `$$` into `$`.
+    let s = |v: &Value, p: &str| {
+        v.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .replace("$$", "$")
+    };
+
+    let prom = by(PROMETHEUS_UID);
+    assert_eq!(
+        s(&prom, "/exemplarTraceIdDestinations/0/datasourceUid"),
+        JAEGER_UID
+    );
+    assert_eq!(
+        s(&prom, "/exemplarTraceIdDestinations/0/name"),
+        "trace_id",
+        "span_metrics exemplar label"
+    );
+
+    let loki = by(LOKI_UID);
+    assert_eq!(s(&loki, "/derivedFields/0/matcherType"), "label");
+    assert_eq!(s(&loki, "/derivedFields/0/matcherRegex"), "trace_id");
+    assert_eq!(s(&loki, "/derivedFields/0/datasourceUid"), JAEGER_UID);
+
+    let jaeger = by(JAEGER_UID);
+    assert_eq!(s(&jaeger, "/tracesToLogsV2/datasourceUid"), LOKI_UID);
+    let logs_query = s(&jaeger, "/tracesToLogsV2/query");
+    assert!(
+        logs_query.contains(r#"| trace_id="${__span.traceId}""#),
+        "{logs_query}"
+    );
+    assert!(
+        !s(&jaeger, "/tracesToLogsV2/spanStartTimeShift").is_empty(),
+        "trace->logs needs a time shift"
+    );
+    assert!(
+        !s(&jaeger, "/tracesToLogsV2/spanEndTimeShift").is_empty(),
+        "trace->logs needs a time shift"
+    );
+    assert_eq!(s(&jaeger, "/tracesToMetrics/datasourceUid"), PROMETHEUS_UID);
+    let metric_queries = jaeger
+        .pointer("/tracesToMetrics/queries")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    assert!(!metric_queries.is_empty(), "trace->metrics has no queries");
+    for mq in metric_queries {
+        let q = s(&mq, "/query");
+        parse_promql(&q.replace("${__span.name}", "GET /x")).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+/// Grafana expands `$NAME` / `${NAME}` from its environment in provisioning files; its own variables must be
+/// written `$${...}` / `$$__...` to survive. Reads the raw text, before any YAML unescaping.
+#[test]
+fn grafana_variables_in_provisioning_files_are_escaped_from_env_expansion() {
+    let (raw, _) = yaml("grafana/provisioning/datasources/datasources.yml");
+    for (i, line) in raw.lines().enumerate() {
+        let code = line.split(" #").next().unwrap_or("");
+        if code.trim_start().starts_with('#') {
+            continue;
+        }
+        let b = code.as_bytes();
+        for (j, _) in code.match_indices('$') {
+            let escaped = (j > 0 && b[j - 1] == b'$') || b.get(j + 1) == Some(&b'$');
+            let starts_var = b
+                .get(j + 1)
+                .is_some_and(|c| *c == b'{' || c.is_ascii_alphabetic() || *c == b'_');
+            assert!(
+                !starts_var || escaped,
+                "line {}: unescaped ${} reference: {line}",
+                i + 1,
+                "{...}"
+            );
+        }
+    }
+    // The parsed value (what Grafana sees after expansion of $$ to $) still holds the variable.
+    assert!(raw.contains("$${__span.traceId}") && raw.contains("$${__value.raw}"));
+}
+
+#[test]
+fn the_dashboard_provider_loads_the_mounted_dashboards_into_a_folder() {
+    let (_, v) = yaml("grafana/provisioning/dashboards/dashboards.yml");
+    let providers = v
+        .get("providers")
+        .and_then(Value::as_array)
+        .expect("providers list");
+    assert_eq!(providers.len(), 1);
+    let p = &providers[0];
+    assert!(
+        p.get("folder")
+            .and_then(Value::as_str)
+            .is_some_and(|f| !f.is_empty()),
+        "no folder"
+    );
+    assert_eq!(
+        p.pointer("/options/path").and_then(Value::as_str),
+        Some("/var/lib/grafana/dashboards")
+    );
+    // docker-compose.yml mounts grafana/dashboards at that path and the provisioning directory.
+    let compose = std::fs::read_to_string(repo_root().join("docker-compose.yml"))
+        .expect("docker-compose.yml");
+    assert!(
+        compose.contains("./grafana/dashboards:/var/lib/grafana/dashboards"),
+        "compose mount changed"
+    );
+    assert!(
+        compose.contains("./grafana/provisioning:/etc/grafana/provisioning"),
+        "compose mount changed"
+    );
+    assert!(!dashboards().is_empty());
+}
+
+#[test]
+fn alert_annotations_link_to_provisioned_dashboards() {
+    let uids: BTreeSet<String> = dashboards().into_iter().map(|b| b.uid).collect();
+    for rule in grafana::load_rules(&grafana::rules_dir()).unwrap_or_else(|e| panic!("{e}")) {
+        let Some(link) = rule.annotations.get("dashboard") else {
+            continue;
+        };
+        let uid = link
+            .strip_prefix("/d/")
+            .and_then(|r| r.split(['/', '?']).next())
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: dashboard annotation {link:?} is not /d/<uid>...",
+                    rule.name
+                )
+            });
+        assert!(
+            uids.contains(uid),
+            "{}: dashboard {uid} does not exist",
+            rule.name
+        );
+    }
+}
+
+#[test]
+fn the_generated_dashboards_match_their_generator() {
+    // grafana/generate.py writes the JSON files; a hand edit of one of them would be lost on the next run.
+    let Ok(out) = std::process::Command::new("python3")
+        .arg(repo_root().join("grafana/generate.py"))
+        .env(
+            "GRAFANA_DASHBOARDS_OUT",
+            std::env::temp_dir().join(format!("dash-{}", std::process::id())),
+        )
+        .output()
+    else {
+        eprintln!("python3 not available: generator comparison skipped");
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "generate.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = std::env::temp_dir().join(format!("dash-{}", std::process::id()));
+    for b in dashboards() {
+        let name = b.file.file_name().expect("file name");
+        let fresh =
+            std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name:?}: {e}"));
+        let committed = std::fs::read_to_string(&b.file).expect("dashboard file");
+        assert!(
+            fresh == committed,
+            "{}: differs from `python3 grafana/generate.py` output",
+            b.file.display()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
