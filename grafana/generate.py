@@ -349,7 +349,9 @@ def telemetry():
          [q(f"sum by (job, exporter) (rate(otelcol_exporter_sent_{sig}[$__rate_interval]))", "{{job}} {{exporter}}")
           for sig in ("spans", "metric_points", "log_records")], unit="ops")
     b.ts("Failed to send by exporters",
-         [q(f"sum by (job, exporter) (rate(otelcol_exporter_send_failed_{sig}[$__rate_interval]))",
+         # The collector creates send_failed_* only at the first failure: 0 per exporter until then.
+         [q(zero_if_absent(f"sum by (job, exporter) (rate(otelcol_exporter_send_failed_{sig}[$__rate_interval]))",
+                           f"sum by (job, exporter) (rate(otelcol_exporter_sent_{sig}[$__rate_interval]))"),
             "{{job}} {{exporter}}") for sig in ("spans", "log_records")], unit="ops")
     b.ts("Exporter queue fill", [q("max by (job, exporter) (otelcol_exporter_queue_size / otelcol_exporter_queue_capacity)",
                                    "{{job}} {{exporter}}")], unit="percentunit", field={"min": 0, "max": 1})
