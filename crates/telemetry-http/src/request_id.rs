@@ -18,13 +18,20 @@ pub const MAX_REQUEST_ID_LEN: usize = 128;
 ///     format!("your request was {}", id.as_str())
 /// }
 /// ```
+///
+/// Held as the header value it is sent back as: keeping a valid incoming id copies nothing, and
+/// clones share the bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestId(String);
+pub struct RequestId(HeaderValue);
 
 impl RequestId {
     /// A fresh random id (UUID v4).
     pub fn generate() -> Self {
-        RequestId(uuid::Uuid::new_v4().to_string())
+        let mut buf = uuid::Uuid::encode_buffer();
+        let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+        RequestId(HeaderValue::from_str(text).unwrap_or_else(|_| {
+            unreachable!("a hyphenated UUID is 36 ASCII characters, a valid header value")
+        }))
     }
 
     /// The incoming id if it is acceptable: 1 to [`MAX_REQUEST_ID_LEN`] characters out of
@@ -38,19 +45,24 @@ impl RequestId {
                 b.is_ascii_alphanumeric()
                     || matches!(b, b'-' | b'_' | b'.' | b':' | b'/' | b'+' | b'=')
             });
-        // Only ASCII passed the check above, so this is valid UTF-8.
-        ok.then(|| RequestId(String::from_utf8_lossy(bytes).into_owned()))
+        ok.then(|| RequestId(value.clone()))
     }
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
+        // Both constructors admit visible ASCII only, which `to_str` accepts.
+        self.0.to_str().unwrap_or_default()
+    }
+
+    /// The id as the header value it is returned as.
+    pub fn header_value(&self) -> &HeaderValue {
         &self.0
     }
 }
 
 impl std::fmt::Display for RequestId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -70,7 +82,7 @@ mod tests {
             "trace:1/2+3=4_x.y",
         ] {
             assert_eq!(
-                RequestId::from_header(&hv(id.as_bytes())).map(|r| r.0),
+                RequestId::from_header(&hv(id.as_bytes())).map(|r| r.as_str().to_owned()),
                 Some(id.to_owned())
             );
         }

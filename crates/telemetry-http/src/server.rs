@@ -28,6 +28,7 @@
 //!
 //! Excluded paths (default `/metrics` and `/health`) pass through with no span, metric or log line.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -179,6 +180,25 @@ fn internal_error_response() -> Response {
         .into_response()
 }
 
+static X_PROCESS_TIME: http::HeaderName = http::HeaderName::from_static("x-process-time");
+
+/// `X-Process-Time`: seconds with 6 decimals (microseconds), formatted without `format!`.
+fn process_time_header(elapsed: std::time::Duration) -> Option<HeaderValue> {
+    let micros = elapsed.as_micros();
+    let mut secs = itoa::Buffer::new();
+    let secs = secs.format(micros / 1_000_000);
+    let mut frac = itoa::Buffer::new();
+    let frac = frac.format(micros % 1_000_000);
+    let mut buf = [b'0'; 48];
+    let n = secs.len();
+    buf[..n].copy_from_slice(secs.as_bytes());
+    buf[n] = b'.';
+    // Zero-padded to 6 digits: the leading zeros are already in `buf`.
+    let end = n + 1 + 6;
+    buf[end - frac.len()..end].copy_from_slice(frac.as_bytes());
+    HeaderValue::from_bytes(&buf[..end]).ok()
+}
+
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
@@ -231,23 +251,28 @@ where
         let parent = opentelemetry::global::get_text_map_propagator(|p| {
             p.extract(&HeaderExtractor(req.headers()))
         });
+        // Only what log lines need (and the OTel name and kind) goes through tracing's field visitor,
+        // which copies every `&str` into a new `String`; the semantic-convention attributes go
+        // straight onto the span builder as `&'static str` / shared values.
         let span = tracing::info_span!(
             target: "telemetry_http",
             "HTTP request",
             otel.name = format_args!("{method} {route}"),
             otel.kind = "server",
-            otel.status_code = tracing::field::Empty,
-            http.request.method = method,
-            http.route = &*route,
-            url.scheme = scheme,
-            url.path = req.uri().path(),
-            http.response.status_code = tracing::field::Empty,
-            error.type = tracing::field::Empty,
             request_id = request_id.as_str(),
             user_id = user_id.as_ref().map(|u| u.as_str()),
         );
-        // A context without a valid remote span (absent or malformed) leaves the span a root.
-        let _ = span.set_parent(parent);
+        if !span.is_disabled() {
+            // A context without a valid remote span (absent or malformed) leaves the span a root.
+            let _ = span.set_parent(parent);
+            span.set_attribute("http.request.method", method);
+            span.set_attribute(
+                "http.route",
+                opentelemetry::StringValue::from(route.clone()),
+            );
+            span.set_attribute("url.scheme", scheme);
+            span.set_attribute("url.path", req.uri().path().to_owned());
+        }
         let request_span = span.clone();
 
         req.extensions_mut().insert(request_id.clone());
@@ -282,40 +307,45 @@ where
             let duration = elapsed.as_secs_f64();
             let status_code = status_str(status);
 
-            let span = request_span;
-            span.record("http.response.status_code", status.as_u16());
-            let error_type = if panic.is_some() {
+            let error_type: Option<Cow<'static, str>> = if panic.is_some() {
                 Some("panic".into())
             } else if status.is_server_error() {
                 Some(status_code.clone())
             } else {
                 None
             };
-            if let Some(et) = &error_type {
-                span.record("error.type", &**et);
-                span.record("otel.status_code", "ERROR");
+            if !request_span.is_disabled() {
+                request_span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
+                if let Some(et) = &error_type {
+                    request_span.set_attribute("error.type", et.clone());
+                    request_span.set_status(opentelemetry::trace::Status::error(""));
+                }
             }
 
-            let mut attrs = Vec::with_capacity(5);
-            attrs.push(KeyValue::new("http.request.method", method));
-            attrs.push(KeyValue::new(
-                "http.route",
-                opentelemetry::StringValue::from(route.clone()),
-            ));
-            attrs.push(KeyValue::new(
-                "http.response.status_code",
-                i64::from(status.as_u16()),
-            ));
-            attrs.push(KeyValue::new("url.scheme", scheme));
-            if let Some(et) = &error_type {
-                attrs.push(KeyValue::new("error.type", et.to_string()));
-            }
-            metrics.duration.record(duration, &attrs);
+            let attrs = [
+                KeyValue::new("http.request.method", method),
+                KeyValue::new(
+                    "http.route",
+                    opentelemetry::StringValue::from(route.clone()),
+                ),
+                KeyValue::new("http.response.status_code", i64::from(status.as_u16())),
+                KeyValue::new("url.scheme", scheme),
+                KeyValue::new(
+                    "error.type",
+                    opentelemetry::StringValue::from(error_type.clone().unwrap_or_default()),
+                ),
+            ];
+            let attrs = if error_type.is_some() {
+                &attrs[..]
+            } else {
+                &attrs[..4]
+            };
+            metrics.duration.record(duration, attrs);
             if let Some(n) = request_size {
-                metrics.request_size.record(n, &attrs);
+                metrics.request_size.record(n, attrs);
             }
             if let Some(n) = response.body().size_hint().exact() {
-                metrics.response_size.record(n, &attrs);
+                metrics.response_size.record(n, attrs);
             }
             drop(active);
 
@@ -349,14 +379,31 @@ where
             }
 
             let headers = response.headers_mut();
-            if let Ok(v) = HeaderValue::from_str(&format!("{duration:.6}")) {
-                headers.insert("x-process-time", v);
+            if let Some(v) = process_time_header(elapsed) {
+                headers.insert(X_PROCESS_TIME.clone(), v);
             }
-            if let Ok(v) = HeaderValue::from_str(request_id.as_str()) {
-                headers.insert(REQUEST_ID_HEADER, v);
-            }
+            headers.insert(REQUEST_ID_HEADER, request_id.header_value().clone());
             Ok(response)
         };
         Box::pin(fut.instrument(span))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn process_time_is_seconds_with_six_decimals() {
+        let v = |d| {
+            process_time_header(d)
+                .and_then(|h| h.to_str().ok().map(str::to_owned))
+                .unwrap_or_default()
+        };
+        assert_eq!(v(Duration::from_nanos(1_500)), "0.000001");
+        assert_eq!(v(Duration::from_micros(20_345)), "0.020345");
+        assert_eq!(v(Duration::from_millis(12_500)), "12.500000");
+        assert_eq!(v(Duration::ZERO), "0.000000");
     }
 }
