@@ -42,13 +42,12 @@ use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt as _;
 use http::{HeaderValue, Request, StatusCode};
 use http_body::Body as _;
-use opentelemetry::KeyValue;
-use opentelemetry::metrics::Meter;
+use opentelemetry::metrics::{BoundUpDownCounter, Meter};
 use tower::{Layer, Service};
 use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use crate::metrics::ServerMetrics;
+use crate::metrics::{Outcome, ServerMetrics, outcome_attributes};
 use crate::propagation::HeaderExtractor;
 use crate::request_id::{REQUEST_ID_HEADER, RequestId};
 use crate::user_id::UserIdHasher;
@@ -160,14 +159,11 @@ impl<S> std::fmt::Debug for HttpServerService<S> {
 
 /// Decrements `http.server.active_requests` when the request ends, however it ends (also when the
 /// client goes away and the future is dropped).
-struct ActiveGuard {
-    metrics: ServerMetrics,
-    attrs: [KeyValue; 2],
-}
+struct ActiveGuard(BoundUpDownCounter<i64>);
 
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
-        self.metrics.active.add(-1, &self.attrs);
+        self.0.add(-1);
     }
 }
 
@@ -233,10 +229,13 @@ where
 
         let start = Instant::now();
         let method = method_attribute(req.method());
-        let route: Arc<str> = req
-            .extensions()
-            .get::<MatchedPath>()
-            .map_or_else(|| Arc::from(UNMATCHED_ROUTE), |m| Arc::from(m.as_str()));
+        // One shared `Arc<str>` per route template, not one allocation per request.
+        let route_entry = config.metrics.route(
+            req.extensions()
+                .get::<MatchedPath>()
+                .map_or(UNMATCHED_ROUTE, |m| m.as_str()),
+        );
+        let route: Arc<str> = route_entry.route.clone();
         let scheme = req.uri().scheme_str().unwrap_or("http");
         let scheme: &'static str = if scheme == "https" { "https" } else { "http" };
 
@@ -281,15 +280,9 @@ where
         }
 
         let metrics = config.metrics.clone();
-        let active_attrs = [
-            KeyValue::new("http.request.method", method),
-            KeyValue::new("url.scheme", scheme),
-        ];
-        metrics.active.add(1, &active_attrs);
-        let active = ActiveGuard {
-            metrics: metrics.clone(),
-            attrs: active_attrs,
-        };
+        let active = metrics.active(method, scheme).clone();
+        active.add(1);
+        let active = ActiveGuard(active);
 
         let fut = async move {
             tracing::debug!(method, path = &*route, "Request started");
@@ -322,30 +315,30 @@ where
                 }
             }
 
-            let attrs = [
-                KeyValue::new("http.request.method", method),
-                KeyValue::new(
-                    "http.route",
-                    opentelemetry::StringValue::from(route.clone()),
-                ),
-                KeyValue::new("http.response.status_code", i64::from(status.as_u16())),
-                KeyValue::new("url.scheme", scheme),
-                KeyValue::new(
-                    "error.type",
-                    opentelemetry::StringValue::from(error_type.clone().unwrap_or_default()),
-                ),
-            ];
-            let attrs = if error_type.is_some() {
-                &attrs[..]
-            } else {
-                &attrs[..4]
+            let response_size = response.body().size_hint().exact();
+            let outcome = Outcome {
+                method,
+                status: status.as_u16(),
+                scheme,
+                panic: panic.is_some(),
             };
-            metrics.duration.record(duration, attrs);
-            if let Some(n) = request_size {
-                metrics.request_size.record(n, attrs);
-            }
-            if let Some(n) = response.body().size_hint().exact() {
-                metrics.response_size.record(n, attrs);
+            if let Some(r) = metrics.recorders(&route_entry, outcome) {
+                r.duration.record(duration);
+                if let Some(n) = request_size {
+                    r.request_size.record(n);
+                }
+                if let Some(n) = response_size {
+                    r.response_size.record(n);
+                }
+            } else {
+                let attrs = outcome_attributes(&route, outcome);
+                metrics.duration.record(duration, &attrs);
+                if let Some(n) = request_size {
+                    metrics.request_size.record(n, &attrs);
+                }
+                if let Some(n) = response_size {
+                    metrics.response_size.record(n, &attrs);
+                }
             }
             drop(active);
 
