@@ -294,7 +294,7 @@ def host():
          unit="percentunit", field={"min": 0, "max": 1})
     b.ts("Filesystem used by mountpoint (LowDiskSpace alerts under 10% free)",
          [q(f'sum by (system_filesystem_mountpoint) (system_filesystem_usage_bytes{{{s}, system_filesystem_state="used"}}) '
-            f"/ sum by (system_filesystem_mountpoint) (system_filesystem_usage_bytes{{{s}}})",
+            f'/ sum by (system_filesystem_mountpoint) (system_filesystem_usage_bytes{{{s}, system_filesystem_state=~"used|free"}})',
             "{{system_filesystem_mountpoint}}")], unit="percentunit", field={"min": 0, "max": 1})
     b.ts("Disk I/O", [q(f"sum by (system_device, disk_io_direction) (rate(system_disk_io_bytes_total{{{s}}}[$__rate_interval]))",
                         "{{system_device}} {{disk_io_direction}}")], unit="Bps")

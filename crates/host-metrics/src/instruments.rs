@@ -167,6 +167,7 @@ fn register_filesystems(meter: &Meter, shared: &Shared) {
             for fs in snap.filesystems.iter().flatten() {
                 o.observe(to_i64(fs.used), &filesystem_attributes(fs, "used"));
                 o.observe(to_i64(fs.free), &filesystem_attributes(fs, "free"));
+                o.observe(to_i64(fs.reserved), &filesystem_attributes(fs, "reserved"));
             }
         }))
         .build();
@@ -176,8 +177,9 @@ fn register_filesystems(meter: &Meter, shared: &Shared) {
         .with_description("Fraction of filesystem bytes used")
         .with_callback(reading(shared, |snap, o| {
             for fs in snap.filesystems.iter().flatten() {
+                // As df's Use% and psutil's percent: reserved blocks are left out of the base.
                 o.observe(
-                    fraction(fs.used, fs.total),
+                    fraction(fs.used, fs.used.saturating_add(fs.free)),
                     &filesystem_attributes(fs, "used"),
                 );
             }

@@ -19,8 +19,8 @@
 //! | `system.memory.usage` | `By` | up-down counter | `system.memory.state` = `used` / `free` / `cached` | `system_memory_usage_bytes` |
 //! | `system.memory.utilization` | `1` | gauge | `system.memory.state` | `system_memory_utilization_ratio` |
 //! | `system.memory.limit` | `By` | up-down counter | | `system_memory_limit_bytes` |
-//! | `system.filesystem.usage` | `By` | up-down counter | `system.device`, `system.filesystem.mountpoint`, `.type`, `.mode`, `.state` = `used` / `free` | `system_filesystem_usage_bytes` |
-//! | `system.filesystem.utilization` | `1` | gauge | as above, state `used` | `system_filesystem_utilization_ratio` |
+//! | `system.filesystem.usage` | `By` | up-down counter | `system.device`, `system.filesystem.mountpoint`, `.type`, `.mode`, `.state` = `used` / `free` (available to users) / `reserved` (root-only), from statvfs | `system_filesystem_usage_bytes` |
+//! | `system.filesystem.utilization` | `1` | gauge | as above, state `used`: used / (used + free), as df's Use% and psutil | `system_filesystem_utilization_ratio` |
 //! | `system.network.io` | `By` | counter | `network.interface.name`, `network.io.direction` | `system_network_io_bytes_total` |
 //! | `system.network.errors` | `{error}` | counter | as above | `system_network_errors_total` |
 //! | `system.disk.io` | `By` | counter | `system.device`, `disk.io.direction` | `system_disk_io_bytes_total` |

@@ -226,14 +226,20 @@ impl Sampler {
             if !seen.insert((device.clone(), mountpoint.clone())) {
                 continue;
             }
-            let free = disk.available_space().min(total);
+            // used / free / reserved as df and psutil count them, from statvfs; sysinfo alone only knows
+            // total and available, which would count root-reserved blocks as used.
+            let (used, free, reserved) = space(disk.mount_point()).unwrap_or_else(|| {
+                let free = disk.available_space().min(total);
+                (total - free, free, 0)
+            });
             out.push(FilesystemSnapshot {
                 device: Arc::from(device.as_ref()),
                 mountpoint: Arc::from(mountpoint.as_ref()),
                 fs_type: Arc::from(fs_type.as_ref()),
                 mode: if disk.is_read_only() { "ro" } else { "rw" },
-                used: total - free,
+                used,
                 free,
+                reserved,
                 total,
             });
         }
@@ -446,4 +452,75 @@ fn process_cpu_times(process: &sysinfo::Process) -> Option<CpuTimes> {
     Some(CpuTimes::Total(Duration::from_millis(
         process.accumulated_cpu_time(),
     )))
+}
+
+/// `(used, free, reserved)` bytes of the filesystem mounted at `path`, from statvfs(3): used =
+/// `(blocks - bfree) * frsize`, free = `bavail * frsize` (what unprivileged users can still write),
+/// reserved = `(bfree - bavail) * frsize`. `None` when statvfs fails.
+#[cfg(unix)]
+// The statvfs fields are u64 on 64-bit Linux but narrower elsewhere.
+#[allow(clippy::unnecessary_cast)]
+fn space(path: &std::path::Path) -> Option<(u64, u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: c_path is a valid NUL-terminated string and st points to writable memory of the right size;
+    // statvfs initialises it when it returns 0.
+    let rc = unsafe { libc::statvfs(c_path.as_ptr(), st.as_mut_ptr()) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: statvfs returned 0, so st is initialised.
+    let st = unsafe { st.assume_init() };
+    Some(statvfs_space(
+        st.f_blocks as u64,
+        st.f_bfree as u64,
+        st.f_bavail as u64,
+        st.f_frsize as u64,
+    ))
+}
+
+#[cfg(not(unix))]
+fn space(_path: &std::path::Path) -> Option<(u64, u64, u64)> {
+    None
+}
+
+/// The arithmetic of [`space`], saturating where a filesystem reports inconsistent counts.
+fn statvfs_space(blocks: u64, bfree: u64, bavail: u64, frsize: u64) -> (u64, u64, u64) {
+    let bfree = bfree.min(blocks);
+    let bavail = bavail.min(bfree);
+    (
+        (blocks - bfree).saturating_mul(frsize),
+        bavail.saturating_mul(frsize),
+        (bfree - bavail).saturating_mul(frsize),
+    )
+}
+
+#[cfg(test)]
+mod space_tests {
+    use super::*;
+
+    #[test]
+    fn root_reserved_blocks_are_neither_used_nor_free() {
+        // The numbers of this machine's root filesystem: 66M blocks, 46M free, 3.9M available.
+        let (used, free, reserved) = statvfs_space(66_053_021, 46_119_843, 3_942_138, 4096);
+        assert_eq!(used, (66_053_021 - 46_119_843) * 4096);
+        assert_eq!(free, 3_942_138 * 4096);
+        assert_eq!(reserved, (46_119_843 - 3_942_138) * 4096);
+        // df's Use%: used / (used + free) = 83.5%, not the 94% that counting reserved as used gives.
+        let pct = used as f64 / (used + free) as f64;
+        assert!((pct - 0.835).abs() < 0.001, "{pct}");
+    }
+
+    #[test]
+    fn inconsistent_statvfs_counts_do_not_underflow() {
+        assert_eq!(statvfs_space(10, 20, 30, 1), (0, 10, 0));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_root_filesystem_adds_up_to_its_size() {
+        let (used, free, reserved) = space(std::path::Path::new("/")).expect("statvfs /");
+        assert!(used > 0 && used + free + reserved > 0);
+    }
 }

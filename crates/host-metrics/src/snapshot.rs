@@ -40,8 +40,14 @@ pub(crate) struct FilesystemSnapshot {
     pub(crate) fs_type: Arc<str>,
     /// `ro` or `rw`.
     pub(crate) mode: &'static str,
+    /// Bytes in use (`(blocks - bfree) * frsize`, as df and psutil count them).
     pub(crate) used: u64,
+    /// Bytes available to unprivileged users (`bavail`).
     pub(crate) free: u64,
+    /// Bytes reserved for root (`bfree - bavail`): neither used nor available.
+    pub(crate) reserved: u64,
+    /// Size of the filesystem (`used + free + reserved` when statvfs works); read by the tests.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) total: u64,
 }
 

@@ -73,7 +73,7 @@ fn memory_used_is_at_most_total_and_states_sum_to_total() {
 }
 
 #[test]
-fn filesystems_skip_pseudo_types_and_report_used_at_most_total() {
+fn filesystems_skip_pseudo_types_and_used_free_reserved_add_up_to_total() {
     let fs = sampler(Config::default())
         .sample()
         .filesystems
@@ -83,7 +83,10 @@ fn filesystems_skip_pseudo_types_and_report_used_at_most_total() {
             !crate::sampler::PSEUDO_FILESYSTEMS.contains(&f.fs_type.as_ref()),
             "{f:?}"
         );
-        assert!(f.used + f.free == f.total && f.total > 0, "{f:?}");
+        assert!(
+            f.used + f.free + f.reserved == f.total && f.total > 0,
+            "{f:?}"
+        );
     }
 }
 

@@ -71,7 +71,7 @@ const PINNED: &[(&str, &str, Kind, &[&str])] = &[
 /// Allowed values of enumerated attributes.
 const ENUMS: &[(&str, &[&str])] = &[
     ("system.memory.state", &["used", "free", "cached"]),
-    ("system.filesystem.state", &["used", "free"]),
+    ("system.filesystem.state", &["used", "free", "reserved"]),
     ("system.filesystem.mode", &["ro", "rw"]),
     ("network.io.direction", &["receive", "transmit"]),
     ("disk.io.direction", &["read", "write"]),
