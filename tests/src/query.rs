@@ -275,26 +275,16 @@ fn id(v: &Value) -> String {
 }
 
 /// Sum of every sample of `metric` (exact name, e.g. `otelcol_exporter_sent_log_records_total`) in a
-/// Prometheus text exposition whose labels include all of `labels`.
+/// Prometheus text exposition fetched from `url`, whose labels include all of `labels`.
 pub fn scrape_sum(url: &str, metric: &str, labels: &[(&str, &str)]) -> Result<f64, StackError> {
-    let text = client()?
-        .get(url)
-        .send()
-        .and_then(|r| r.text())
-        .map_err(|e| http_error(url, e))?;
-    Ok(sum_in_exposition(&text, metric, labels))
+    Ok(sum_in_exposition(&scrape(url)?, metric, labels))
 }
 
 /// Like [`scrape_sum`] for a counter, whichever way the exposition names it: `metric` (the collector's own
 /// telemetry in the classic text format) or `metric_total` (OpenMetrics).
 pub fn counter_sum(url: &str, metric: &str, labels: &[(&str, &str)]) -> Result<f64, StackError> {
-    let text = client()?
-        .get(url)
-        .send()
-        .and_then(|r| r.text())
-        .map_err(|e| http_error(url, e))?;
-    Ok(sum_in_exposition(&text, metric, labels)
-        + sum_in_exposition(&text, &format!("{metric}_total"), labels))
+    let wanted = label_filter(labels);
+    Ok(sum_where(&scrape(url)?, metric, wanted))
 }
 
 /// Fetches a Prometheus text exposition.
@@ -308,66 +298,48 @@ pub fn scrape(url: &str) -> Result<String, StackError> {
 
 /// Sum of the samples of `metric` (or `metric_total`) whose label text (`a="1",b="2"`) satisfies `keep`.
 pub fn sum_where(text: &str, metric: &str, keep: impl Fn(&str) -> bool) -> f64 {
-    let mut sum = 0.0;
-    for name in [metric.to_string(), format!("{metric}_total")] {
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let Some(rest) = line.strip_prefix(name.as_str()) else {
-                continue;
-            };
+    let total = format!("{metric}_total");
+    samples(text, metric)
+        .chain(samples(text, &total))
+        .filter(|(labels, _)| keep(labels))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+/// [`scrape_sum`] on text already fetched.
+pub fn sum_in_exposition(text: &str, metric: &str, labels: &[(&str, &str)]) -> f64 {
+    let wanted = label_filter(labels);
+    samples(text, metric)
+        .filter(|(l, _)| wanted(l))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+fn label_filter<'a>(labels: &'a [(&str, &str)]) -> impl Fn(&str) -> bool + 'a {
+    move |text: &str| {
+        labels
+            .iter()
+            .all(|(k, v)| text.contains(&format!("{k}=\"{v}\"")))
+    }
+}
+
+/// `(label text, value)` of every sample line of exactly `metric` (not of longer names sharing the prefix).
+fn samples<'t>(text: &'t str, metric: &'t str) -> impl Iterator<Item = (&'t str, f64)> + 't {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(move |line| {
+            let rest = line.strip_prefix(metric)?;
             let (labels, value) = match rest
                 .strip_prefix('{')
                 .and_then(|r| r.rfind('}').map(|e| (&r[..e], &r[e + 1..])))
             {
                 Some(pair) => pair,
                 None if rest.starts_with(' ') => ("", rest),
-                None => continue,
+                None => return None,
             };
-            if keep(labels)
-                && let Some(v) = value
-                    .split_whitespace()
-                    .next()
-                    .and_then(|v| v.parse::<f64>().ok())
-            {
-                sum += v;
-            }
-        }
-    }
-    sum
-}
-
-/// [`scrape_sum`] on text already fetched.
-pub fn sum_in_exposition(text: &str, metric: &str, labels: &[(&str, &str)]) -> f64 {
-    let mut sum = 0.0;
-    for line in text.lines() {
-        if line.starts_with('#') || !line.starts_with(metric) {
-            continue;
-        }
-        let rest = &line[metric.len()..];
-        let (label_text, value_text) = if let Some(inner) = rest.strip_prefix('{') {
-            match inner.rfind('}') {
-                Some(end) => (&inner[..end], inner[end + 1..].trim()),
-                None => continue,
-            }
-        } else if rest.starts_with(' ') {
-            ("", rest.trim())
-        } else {
-            continue; // a longer metric name sharing the prefix
-        };
-        let wanted = labels
-            .iter()
-            .all(|(k, v)| label_text.contains(&format!("{k}=\"{v}\"")));
-        if !wanted {
-            continue;
-        }
-        if let Some(v) = value_text
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse::<f64>().ok())
-        {
-            sum += v;
-        }
-    }
-    sum
+            let value = value.split_whitespace().next()?.parse::<f64>().ok()?;
+            Some((labels, value))
+        })
 }
 
 fn unix(t: SystemTime) -> f64 {

@@ -3,6 +3,7 @@
 //! distribution holds exactly the components config.yaml uses.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::process::Command;
 
 use stack_tests::paths::repo_root;
@@ -69,17 +70,30 @@ fn built_in(listing: &str) -> BTreeSet<(String, String)> {
     out
 }
 
-#[test]
-fn collector_config_validates_with_compose_defaults() {
-    let config = repo_root().join("otel-collector/config.yaml");
-    let mut cmd = Command::new(bins().otelcol);
+/// `<bin> validate --config=<repo>/<config>` with every variable starting with `clear` removed (so the
+/// config's own defaults, the compose ones, apply) and then `env` set; panics with the output on failure.
+fn assert_validates(bin: &Path, config: &str, clear: &str, env: &[(&str, String)]) {
+    let mut cmd = Command::new(bin);
     cmd.arg("validate")
-        .arg(format!("--config={}", config.display()));
-    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("OTELCOL_")) {
+        .arg(format!("--config={}", repo_root().join(config).display()));
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with(clear)) {
         cmd.env_remove(key);
     }
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
     let (ok, text) = run(&mut cmd);
-    assert!(ok, "validate failed:\n{text}");
+    assert!(ok, "validate of {config} failed:\n{text}");
+}
+
+#[test]
+fn collector_config_validates_with_compose_defaults() {
+    assert_validates(
+        &bins().otelcol,
+        "otel-collector/config.yaml",
+        "OTELCOL_",
+        &[],
+    );
 }
 
 #[test]
@@ -90,15 +104,13 @@ fn collector_config_validates_with_the_loopback_stack_environment() {
         "jaeger_metrics": 10, "prometheus": 11, "alertmanager": 12, "app_admin": 13
     }))
     .expect("ports");
-    let config = repo_root().join("otel-collector/config.yaml");
-    let mut cmd = Command::new(bins().otelcol);
-    cmd.arg("validate")
-        .arg(format!("--config={}", config.display()));
-    for (key, value) in stack_tests::stack::collector_env(&ports, "http://127.0.0.1:14/otlp") {
-        cmd.env(key, value);
-    }
-    let (ok, text) = run(&mut cmd);
-    assert!(ok, "validate failed:\n{text}");
+    let env = stack_tests::stack::collector_env(&ports, "http://127.0.0.1:14/otlp");
+    assert_validates(
+        &bins().otelcol,
+        "otel-collector/config.yaml",
+        "OTELCOL_",
+        &env,
+    );
 }
 
 #[test]
@@ -141,15 +153,7 @@ fn component_comparison_notices_a_component_the_distribution_lacks() {
 
 #[test]
 fn jaeger_config_validates_with_compose_defaults() {
-    let config = repo_root().join("jaeger/config.yaml");
-    let mut cmd = Command::new(bins().jaeger);
-    cmd.arg("validate")
-        .arg(format!("--config={}", config.display()));
-    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("JAEGER_")) {
-        cmd.env_remove(key);
-    }
-    let (ok, text) = run(&mut cmd);
-    assert!(ok, "validate failed:\n{text}");
+    assert_validates(&bins().jaeger, "jaeger/config.yaml", "JAEGER_", &[]);
 }
 
 #[test]
