@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-10}; conns=${2:-50}; rounds=${3:-2}
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
 cargo build --release -q -p telemetry-http --example hello_server
-bin=target/release/examples/hello_server
+bin="${CARGO_TARGET_DIR:-target}/release/examples/hello_server"
 run() { # $1 = label, rest = server args
   local label=$1; shift
   "$bin" "$@" 18081 & local pid=$!
