@@ -8,13 +8,13 @@
 # and valgrind for the instruction count per byte (independent of the machine's load).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-shared=${SHARED:-$here/../../../../shared}
+seed=${SEED:-$here/../tests/seed}   # the seed's scripts, vendored
 w=${1:-/tmp/logkit-bench}
 L=${LOGKIT:-$here/../../../target/release/logkit}
 B=${LOGKIT_BEFORE:-}
 rounds=${ROUNDS:-3}
 mkdir -p "$w"
-[ -f "$w/app.json" ] || python3 "$shared/bench/gen_logs.py" 1000000 "$w/app.json" 1000
+[ -f "$w/app.json" ] || python3 "$seed/gen_logs.py" 1000000 "$w/app.json" 1000
 [ -f "$w/app.json.gz" ] || gzip -6 -c "$w/app.json" > "$w/app.json.gz"
 if [ ! -f "$w/app3g.json" ]; then for _ in $(seq 10); do cat "$w/app.json"; done > "$w/app3g.json"; fi
 cat "$w/app.json" > /dev/null   # warm the page cache
@@ -28,7 +28,7 @@ timed() { # label command...
 echo "== load: $(uptime)"
 for r in $(seq "$rounds"); do
   echo "== round $r/$rounds"
-  timed seed python3 "$shared/bench/seed_log_analyzer.py" "$w/app.json" > /dev/null
+  timed seed python3 "$seed/seed_log_analyzer.py" "$w/app.json" > /dev/null
   for _ in 1 2 3 4 5; do
     timed logkit "$L" summary --json "$w/app.json" > "$w/out.json"
     timed logkit-no-mmap "$L" summary --json --no-mmap "$w/app.json" > /dev/null

@@ -227,9 +227,9 @@ fn error_timeline_is_per_minute_with_request_ids() {
 /// Runs the seed's analyser on a file written by the seed's generator and compares counts.
 #[test]
 fn counts_equal_the_seeds_generate_daily_summary() {
-    let shared = shared_dir();
-    let gen_py = shared.join("bench/gen_logs.py");
-    let seed_py = shared.join("bench/seed_log_analyzer.py");
+    let seed = seed_dir();
+    let gen_py = seed.join("gen_logs.py");
+    let seed_py = seed.join("seed_log_analyzer.py");
     assert!(
         gen_py.is_file() && seed_py.is_file(),
         "the seed's scripts are missing: expected {} and {}",

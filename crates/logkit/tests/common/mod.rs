@@ -209,9 +209,10 @@ pub fn reference(text: &str) -> Reference {
     r
 }
 
-/// `<workspace>/../shared`, where the seed's scripts live.
-pub fn shared_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+/// The seed's `gen_logs.py` and `seed_log_analyzer.py`, vendored in `tests/seed/` (a clean clone has no
+/// design folder beside it).
+pub fn seed_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/seed")
 }
 
 pub fn opts() -> logkit::Options {
