@@ -54,6 +54,6 @@ tail -n 2 "$stack_log"
 trap - EXIT
 
 log "tests (unit, integration, doc, end-to-end against the real stack)"
-cargo test --workspace --all-features
+cargo test --workspace --all-features --no-fail-fast
 
 log "all tests passed"
