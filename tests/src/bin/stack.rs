@@ -108,7 +108,7 @@ fn print_state(state: &Detached) {
     }
     println!();
     println!(
-        "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:{}   (OTLP/HTTP: {})",
+        "OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:{}   (OTLP/HTTP: {})",
         p.otlp_grpc, p.otlp_http
     );
     println!(
