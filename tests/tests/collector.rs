@@ -24,16 +24,19 @@ fn run(cmd: &mut Command) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// The component kinds of a collector config and of `<collector> components`.
+const KINDS: [&str; 5] = [
+    "receivers",
+    "processors",
+    "exporters",
+    "connectors",
+    "extensions",
+];
+
 /// Component types (`otlp_http` of `otlp_http/loki`) per kind, as config.yaml declares them.
 fn declared(config: &serde_norway::Value) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
-    for kind in [
-        "receivers",
-        "processors",
-        "exporters",
-        "connectors",
-        "extensions",
-    ] {
+    for kind in KINDS {
         if let Some(map) = config.get(kind).and_then(|v| v.as_mapping()) {
             for key in map.keys().filter_map(|k| k.as_str()) {
                 let ty = key.split('/').next().unwrap_or(key);
@@ -49,13 +52,7 @@ fn built_in(listing: &str) -> BTreeSet<(String, String)> {
     let doc: serde_norway::Value =
         serde_norway::from_str(listing).expect("components output is YAML");
     let mut out = BTreeSet::new();
-    for kind in [
-        "receivers",
-        "processors",
-        "exporters",
-        "connectors",
-        "extensions",
-    ] {
+    for kind in KINDS {
         for item in doc
             .get(kind)
             .and_then(|v| v.as_sequence())

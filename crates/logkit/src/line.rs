@@ -135,6 +135,25 @@ pub struct Line<'a> {
     pub duration: Option<Val<'a>>,
 }
 
+impl<'a> Line<'a> {
+    /// The slot a known field is stored in; `None` for [`Field::Other`] (skipped).
+    #[inline]
+    fn slot(&mut self, field: Field) -> Option<&mut Option<Val<'a>>> {
+        Some(match field {
+            Field::Timestamp => &mut self.timestamp,
+            Field::Level => &mut self.level,
+            Field::Message => &mut self.message,
+            Field::ErrorType => &mut self.error_type,
+            Field::RequestId => &mut self.request_id,
+            Field::UserId => &mut self.user_id,
+            Field::Path => &mut self.path,
+            Field::StatusCode => &mut self.status_code,
+            Field::Duration => &mut self.duration,
+            Field::Other => return None,
+        })
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Field {
     Timestamp,
@@ -299,17 +318,9 @@ impl<'de> Visitor<'de> for LineVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut l = Line::default();
         while let Some(field) = map.next_key_seed(FieldSeed)? {
-            let slot = match field {
-                Field::Timestamp => &mut l.timestamp,
-                Field::Level => &mut l.level,
-                Field::Message => &mut l.message,
-                Field::ErrorType => &mut l.error_type,
-                Field::RequestId => &mut l.request_id,
-                Field::UserId => &mut l.user_id,
-                Field::Path => &mut l.path,
-                Field::StatusCode => &mut l.status_code,
-                Field::Duration => &mut l.duration,
-                Field::Other => {
+            let slot = match l.slot(field) {
+                Some(slot) => slot,
+                None => {
                     map.next_value::<IgnoredAny>()?;
                     continue;
                 }
@@ -943,17 +954,9 @@ impl<'a> Scanner<'a, '_> {
                     return Err(SyntaxError(i));
                 }
                 i = spaces(b, i + 1);
-                let slot = match field {
-                    Field::Timestamp => &mut l.timestamp,
-                    Field::Level => &mut l.level,
-                    Field::Message => &mut l.message,
-                    Field::ErrorType => &mut l.error_type,
-                    Field::RequestId => &mut l.request_id,
-                    Field::UserId => &mut l.user_id,
-                    Field::Path => &mut l.path,
-                    Field::StatusCode => &mut l.status_code,
-                    Field::Duration => &mut l.duration,
-                    Field::Other => {
+                let slot = match l.slot(field) {
+                    Some(slot) => slot,
+                    None => {
                         if b.get(i) == Some(&b'"') {
                             i = self.next_quote(i + 1)? + 1;
                         } else {
@@ -1028,17 +1031,9 @@ impl<'a> Scanner<'a, '_> {
                     self.ws();
                     self.expect(b':')?;
                     self.ws();
-                    let slot = match field {
-                        Field::Timestamp => &mut l.timestamp,
-                        Field::Level => &mut l.level,
-                        Field::Message => &mut l.message,
-                        Field::ErrorType => &mut l.error_type,
-                        Field::RequestId => &mut l.request_id,
-                        Field::UserId => &mut l.user_id,
-                        Field::Path => &mut l.path,
-                        Field::StatusCode => &mut l.status_code,
-                        Field::Duration => &mut l.duration,
-                        Field::Other => {
+                    let slot = match l.slot(field) {
+                        Some(slot) => slot,
+                        None => {
                             self.skip(1)?;
                             self.ws();
                             if self.after_member()? {
