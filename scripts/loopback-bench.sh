@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Loopback throughput of a hello route: bare router vs HttpServerLayer (+ telemetry::install), in
-# one run, alternating, with wrk. Usage: scripts/loopback-bench.sh [SECONDS] [CONNECTIONS] [ROUNDS]
+# Loopback throughput of a hello route, in one run, alternating, with wrk: the bare router
+# (`bare`), HttpServerLayer + telemetry::install (`ours`), and opentelemetry-instrumentation-tower +
+# tower-http TraceLayer + the same telemetry::install (`base`, what a user would assemble instead),
+# and the benches' hand-wired SDK minimum (`floor`: one span, one metric record, one log record).
+# Server CPU per request = the server process's user+system time during the wrk run divided by the
+# requests wrk completed (steadier than req/s on a busy machine).
+# Usage: scripts/loopback-bench.sh [SECONDS] [CONNECTIONS] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}; conns=${2:-50}; rounds=${3:-2}
@@ -11,14 +16,23 @@ run() { # $1 = label, rest = server args
   local label=$1; shift
   "$bin" "$@" 18081 & local pid=$!
   for _ in $(seq 50); do curl -s -o /dev/null 127.0.0.1:18081/hello && break; sleep 0.1; done
+  local before; before=$(cpu_ticks "$pid")
   wrk -t1 -c"$conns" -d"${secs}s" --latency http://127.0.0.1:18081/hello > "/tmp/wrk-$label.txt"
+  local after; after=$(cpu_ticks "$pid")
   kill -INT "$pid"; wait "$pid" 2>/dev/null || true
-  printf '%-6s %s req/s, p50 %s, p99 %s\n' "$label" \
+  local requests; requests=$(awk '/requests in/ {print $1}' "/tmp/wrk-$label.txt")
+  printf '%-6s %s req/s, p50 %s, p99 %s, server CPU %s us/request\n' "$label" \
     "$(awk '/Requests\/sec/ {print $2}' "/tmp/wrk-$label.txt")" \
     "$(awk '$1=="50%" {print $2}' "/tmp/wrk-$label.txt")" \
-    "$(awk '$1=="99%" {print $2}' "/tmp/wrk-$label.txt")"
+    "$(awk '$1=="99%" {print $2}' "/tmp/wrk-$label.txt")" \
+    "$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$requests" \
+      'BEGIN {printf "%.1f", t / hz * 1e6 / n}')"
 }
+# utime + stime of a process, all threads, in clock ticks (/proc/PID/stat fields 14 and 15).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 for r in $(seq "$rounds"); do
   run bare --bare
   run ours
+  run base --baseline
+  run floor --sdk-floor
 done

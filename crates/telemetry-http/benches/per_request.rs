@@ -10,7 +10,7 @@
 //! # (Ir of the second − Ir of the first) / 1000 = instructions per request
 //! ```
 //!
-//! Stacks: `bare`, `ours`, `otel_tower+trace_layer` (as in the `server_layer` bench).
+//! Stacks: `bare`, `ours`, `otel_tower+trace_layer`, `sdk_floor` (as in the `server_layer` bench).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,6 +60,7 @@ fn main() {
         "otel_tower+trace_layer" => router()
             .layer(opentelemetry_instrumentation_tower::http::server::Layer::new())
             .layer(tower_http::trace::TraceLayer::new_for_http()),
+        "sdk_floor" => common::sdk_floor(router()),
         other => panic!("unknown stack {other}"),
     };
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -3,7 +3,9 @@
 //! - `bare`: the router alone;
 //! - `ours`: + `HttpServerLayer` (span, 4 metrics, request id, `Request completed` log line);
 //! - `otel_tower+trace_layer`: + opentelemetry-instrumentation-tower 0.19 (axum) and tower-http's
-//!   `TraceLayer`, what a user would assemble instead.
+//!   `TraceLayer`, what a user would assemble instead;
+//! - `sdk_floor`: a minimal middleware calling the OTel SDK by hand (one span, one histogram record,
+//!   one log record; `common::sdk_floor`), the SDK's own share of any such stack.
 //!
 //! All three run under the same subscriber: tracing-opentelemetry (spans), our JSON layer writing to
 //! a lossy batching file writer (as `install` sets it up), and the OTel log bridge, with SDK providers whose exporters discard
@@ -50,6 +52,12 @@ fn bench(c: &mut Criterion) {
         router()
             .layer(opentelemetry_instrumentation_tower::http::server::Layer::new())
             .layer(tower_http::trace::TraceLayer::new_for_http()),
+    );
+    run(
+        c,
+        &rt,
+        "server_layer/sdk_floor",
+        common::sdk_floor(router()),
     );
 }
 
