@@ -6,11 +6,11 @@
 //! and its ancestors, such as `request_id` and `user_id`. Dotted fields (`http.request.method`, …)
 //! are semantic-convention span attributes and stay on the span.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
 use std::sync::{Arc, OnceLock};
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry::trace::TraceContextExt;
 use tracing::dispatcher::WeakDispatch;
@@ -126,7 +126,13 @@ struct SpanFields {
 
 impl SpanFields {
     fn render(&mut self) {
-        let mut s = String::with_capacity(self.inherited.len() + 32 * self.own.len());
+        let len = self.inherited.len()
+            + self
+                .own
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 4)
+                .sum::<usize>();
+        let mut s = String::with_capacity(len);
         s.push_str(&self.inherited);
         for (k, v) in &self.own {
             s.push_str(",\"");
@@ -134,6 +140,7 @@ impl SpanFields {
             s.push_str("\":");
             s.push_str(v);
         }
+        // Exact capacity: `Arc::from` reuses nothing but copies once; no reallocation on the way.
         self.fragment = Arc::from(s);
     }
 }
@@ -199,6 +206,10 @@ impl Visit for SpanVisitor<'_> {
 
 thread_local! {
     static LINE: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(512));
+    /// The fragment of a span without plain fields, shared instead of allocated per root span.
+    static EMPTY: Arc<str> = Arc::from("");
+    /// `YYYY-MM-DDTHH:MM:SS` of the last second a line was stamped with on this thread.
+    static SECOND: Cell<(u64, [u8; 19])> = const { Cell::new((u64::MAX, [0; 19])) };
 }
 
 impl<S> Layer<S> for JsonLayer
@@ -218,7 +229,7 @@ where
                     .get::<SpanFields>()
                     .map(|f| f.fragment.clone())
             })
-            .unwrap_or_else(|| Arc::from(""));
+            .unwrap_or_else(|| EMPTY.with(Arc::clone));
         let mut own = Vec::new();
         attrs.record(&mut SpanVisitor(&mut own));
         let mut fields = SpanFields {
@@ -360,61 +371,129 @@ fn format_line(
 ) {
     let meta = event.metadata();
     buf.extend_from_slice(b"{\"timestamp\":\"");
-    let _ = write!(
-        buf,
-        "{}",
-        humantime::format_rfc3339_micros(SystemTime::now())
-    );
+    write_timestamp(buf, SystemTime::now());
     buf.extend_from_slice(b"\",\"level\":\"");
     buf.extend_from_slice(level_str(level).as_bytes());
     buf.extend_from_slice(b"\",\"logger\":");
     write_json_str(buf, meta.target());
 
-    // The message first (the schema's order), then the other fields.
+    // The message first (the schema's order), then the span context, then the other fields. The
+    // macros put the message first, so one pass usually does; otherwise two passes.
+    let mark = buf.len();
     let mut visitor = EventVisitor {
         buf,
         message_written: false,
-        pass: Pass::Message,
+        pass: Pass::Single,
+        span,
+        span_pending: false,
     };
     event.record(&mut visitor);
-    if !visitor.message_written {
-        visitor.buf.extend_from_slice(b",\"message\":\"\"");
+    if visitor.pass == Pass::Single && visitor.message_written {
+        if visitor.span_pending {
+            write_span_part(visitor.buf, span);
+        }
+    } else {
+        visitor.buf.truncate(mark);
+        visitor.message_written = false;
+        visitor.pass = Pass::Message;
+        event.record(&mut visitor);
+        if !visitor.message_written {
+            visitor.buf.extend_from_slice(b",\"message\":\"\"");
+        }
+        write_span_part(visitor.buf, span);
+        visitor.pass = Pass::Fields;
+        event.record(&mut visitor);
     }
+    buf.extend_from_slice(b"}\n");
+}
+
+/// The span's ids and plain fields, as pre-rendered by [`SpanFields`].
+fn write_span_part(buf: &mut Vec<u8>, span: Option<&(Option<Arc<str>>, Arc<str>)>) {
     if let Some((ids, fragment)) = span {
         if let Some(ids) = ids {
-            visitor.buf.extend_from_slice(ids.as_bytes());
+            buf.extend_from_slice(ids.as_bytes());
         }
-        visitor.buf.extend_from_slice(fragment.as_bytes());
+        buf.extend_from_slice(fragment.as_bytes());
     }
-    visitor.pass = Pass::Fields;
-    event.record(&mut visitor);
-    buf.extend_from_slice(b"}\n");
+}
+
+/// `2026-11-28T11:07:13.211272Z`, as `humantime::format_rfc3339_micros` writes it; the date and
+/// time of day are formatted once per second per thread.
+fn write_timestamp(buf: &mut Vec<u8>, now: SystemTime) {
+    let Ok(since_epoch) = now.duration_since(UNIX_EPOCH) else {
+        let _ = write!(buf, "{}", humantime::format_rfc3339_micros(now));
+        return;
+    };
+    let secs = since_epoch.as_secs();
+    let (cached_secs, mut prefix) = SECOND.with(Cell::get);
+    if cached_secs != secs {
+        let whole = UNIX_EPOCH + std::time::Duration::from_secs(secs);
+        let mut text = Vec::with_capacity(20);
+        let _ = write!(text, "{}", humantime::format_rfc3339_seconds(whole));
+        // `YYYY-MM-DDTHH:MM:SSZ`; anything else (a year past 9999) takes the slow path.
+        if text.len() != 20 {
+            let _ = write!(buf, "{}", humantime::format_rfc3339_micros(now));
+            return;
+        }
+        prefix.copy_from_slice(&text[..19]);
+        SECOND.with(|c| c.set((secs, prefix)));
+    }
+    buf.extend_from_slice(&prefix);
+    let mut micros = since_epoch.subsec_micros();
+    let mut frac = *b".000000Z";
+    for digit in frac[1..7].iter_mut().rev() {
+        *digit = b'0' + (micros % 10) as u8;
+        micros /= 10;
+    }
+    buf.extend_from_slice(&frac);
 }
 
 #[derive(PartialEq)]
 enum Pass {
+    /// Message expected first: write it, then the span part, then every other field.
+    Single,
     Message,
     Fields,
 }
 
-struct EventVisitor<'a> {
+struct EventVisitor<'a, 's> {
     buf: &'a mut Vec<u8>,
     message_written: bool,
     pass: Pass,
+    span: Option<&'s (Option<Arc<str>>, Arc<str>)>,
+    /// The message was written in a single pass; the span part goes before the next field.
+    span_pending: bool,
 }
 
-impl EventVisitor<'_> {
+impl EventVisitor<'_, '_> {
     /// Writes `,"name":` for a field of this pass; false if the field belongs to the other pass.
     fn key(&mut self, field: &Field) -> bool {
         let name = field.name();
         let is_message = name == "message";
+        if self.pass == Pass::Single {
+            if !self.message_written {
+                if !is_message {
+                    // Not the macros' order: give up this pass, `format_line` does two.
+                    self.pass = Pass::Message;
+                    return false;
+                }
+                self.message_written = true;
+                self.span_pending = true;
+                self.buf.extend_from_slice(b",\"message\":");
+                return true;
+            }
+            if self.span_pending {
+                self.span_pending = false;
+                write_span_part(self.buf, self.span);
+            }
+        }
         match self.pass {
             Pass::Message if is_message => {
                 self.message_written = true;
                 self.buf.extend_from_slice(b",\"message\":");
                 true
             }
-            Pass::Fields if !is_message => {
+            Pass::Single | Pass::Fields if !is_message => {
                 // `log` crate metadata bridged by tracing-log is not a field of ours.
                 if name.starts_with("log.") {
                     return false;
@@ -432,7 +511,7 @@ impl EventVisitor<'_> {
     }
 }
 
-impl Visit for EventVisitor<'_> {
+impl Visit for EventVisitor<'_, '_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if self.key(field) {
             write_json_str(self.buf, value);
@@ -507,8 +586,14 @@ pub(crate) fn write_json_str(buf: &mut Vec<u8>, s: &str) {
 fn write_escaped_inner(buf: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
+    // Most strings need no escaping: skip 8 bytes at a time while none of them does.
+    let clean = clean_prefix(bytes);
+    if clean == bytes.len() {
+        buf.extend_from_slice(bytes);
+        return;
+    }
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    for (i, &b) in bytes.iter().enumerate().skip(clean) {
         let esc: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -539,6 +624,31 @@ fn write_escaped_inner(buf: &mut Vec<u8>, s: &str) {
     buf.extend_from_slice(&bytes[start..]);
 }
 
+/// Length of the longest prefix of `bytes`, rounded down to whole 8-byte words, in which no byte
+/// needs escaping (control characters, `"` and `\\`); the rest is left to the byte loop.
+fn clean_prefix(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut n = 0;
+    for chunk in bytes.chunks_exact(8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        // A high bit marks a byte < 0x20, equal to `"`, or equal to `\` (the classic "has zero
+        // byte" test on x, x ^ '"' and x ^ '\\'; bytes >= 0x80 are masked out by `!x`).
+        let control = x.wrapping_sub(ONES * 0x20) & !x;
+        let quote =
+            (x ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES) & !(x ^ (ONES * u64::from(b'"')));
+        let backslash =
+            (x ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES) & !(x ^ (ONES * u64::from(b'\\')));
+        if (control | quote | backslash) & HIGH != 0 {
+            break;
+        }
+        n += 8;
+    }
+    n
+}
+
 /// A `fmt::Write` that escapes as it goes, so `Debug`/`Display` values need no temporary String.
 struct Escaper<'a>(&'a mut Vec<u8>);
 
@@ -559,4 +669,141 @@ fn write_display_str(buf: &mut Vec<u8>, value: &dyn fmt::Display) {
     buf.push(b'"');
     let _ = write!(Escaper(buf), "{value}");
     buf.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use tracing_subscriber::prelude::*;
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<String>>>);
+
+    impl LineSink for Lines {
+        fn write_line(&self, line: &[u8]) {
+            if let Ok(mut lines) = self.0.lock() {
+                lines.push(String::from_utf8_lossy(line).into_owned());
+            }
+        }
+    }
+
+    fn capture(f: impl FnOnce()) -> Vec<String> {
+        let lines = Lines::default();
+        let subscriber = tracing_subscriber::registry()
+            .with(JsonLayer::new().with_sink(Level::TRACE, lines.clone()));
+        tracing::subscriber::with_default(subscriber, f);
+        lines.0.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// The keys of a line in the order they were written (serde_json's map would sort them).
+    fn key_order(line: &str) -> Vec<String> {
+        let value: serde_json::Value = serde_json::from_str(line).expect("valid JSON");
+        let keys: Vec<String> = value.as_object().expect("object").keys().cloned().collect();
+        let mut positions: Vec<(usize, String)> = keys
+            .into_iter()
+            .map(|k| (line.find(&format!("\"{k}\":")).expect("key in line"), k))
+            .collect();
+        positions.sort();
+        positions.into_iter().map(|(_, k)| k).collect()
+    }
+
+    #[test]
+    fn strings_are_escaped_exactly_as_serde_json_escapes_them() {
+        // Every byte class at every position of the 8-byte words, plus non-ASCII text.
+        let alphabet: Vec<char> = (0u8..0x80)
+            .map(char::from)
+            .chain(['é', '€', '😀', '\u{7f}', '\u{2028}'])
+            .collect();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for len in 0..40 {
+            for _ in 0..200 {
+                let s: String = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        // Mostly plain letters, so long clean runs occur.
+                        if seed.is_multiple_of(4) {
+                            alphabet[(seed >> 8) as usize % alphabet.len()]
+                        } else {
+                            char::from(b'a' + (seed >> 8) as u8 % 26)
+                        }
+                    })
+                    .collect();
+                let mut ours = Vec::new();
+                write_json_str(&mut ours, &s);
+                assert_eq!(
+                    String::from_utf8(ours).expect("utf-8"),
+                    serde_json::to_string(&s).expect("serde_json"),
+                    "{s:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn timestamps_match_humantime_across_seconds_and_the_per_second_cache() {
+        let base = UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        let instants = [
+            UNIX_EPOCH,
+            UNIX_EPOCH + Duration::from_micros(1),
+            base,
+            base + Duration::from_micros(999_999),
+            base + Duration::from_micros(999_999),
+            base + Duration::from_secs(1),
+            base + Duration::from_nanos(1_500_999_999),
+            base - Duration::from_secs(86_400 * 365),
+            UNIX_EPOCH + Duration::from_secs(4_102_444_799) + Duration::from_micros(123_456),
+        ];
+        for t in instants {
+            let mut buf = Vec::new();
+            write_timestamp(&mut buf, t);
+            assert_eq!(
+                String::from_utf8(buf).expect("ascii"),
+                humantime::format_rfc3339_micros(t).to_string(),
+                "{t:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn message_then_span_context_then_fields_whatever_order_the_event_gives() {
+        let lines = capture(|| {
+            let span = tracing::info_span!("request", request_id = "r-1");
+            let _enter = span.enter();
+            tracing::info!(status_code = 200, "macro order");
+            tracing::info!(status_code = 201, message = "message last");
+            tracing::info!(status_code = 202);
+        });
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        let expected = [
+            "timestamp",
+            "level",
+            "logger",
+            "message",
+            "request_id",
+            "status_code",
+        ];
+        for line in &lines {
+            assert_eq!(key_order(line), expected, "{line}");
+        }
+        let messages: Vec<serde_json::Value> = lines
+            .iter()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json")["message"].clone())
+            .collect();
+        assert_eq!(messages, ["macro order", "message last", ""]);
+    }
+
+    #[test]
+    fn a_line_outside_any_span_has_no_context_keys() {
+        let lines = capture(|| tracing::warn!(error_type = "E", "plain"));
+        assert_eq!(
+            key_order(&lines[0]),
+            ["timestamp", "level", "logger", "message", "error_type"]
+        );
+    }
 }
