@@ -327,20 +327,33 @@ impl Minute {
     }
 }
 
+/// Everything kept per endpoint (path) of one day: one lookup per request finds both.
+#[derive(Clone)]
+pub(crate) struct Endpoint {
+    pub name: String,
+    /// Requests (every completed request, with or without a duration).
+    pub seen: Counted,
+    /// Durations (requests with a numeric duration); `None` until the first one.
+    pub perf: Option<Perf>,
+}
+
 /// Aggregates of one day (or of everything).
 #[derive(Clone, Default)]
 pub(crate) struct Agg {
     pub total: u64,
     pub successful: u64,
     pub failed: u64,
+    /// User ids (non-string ids as `"\u{1}"` + their JSON text).
     pub users: HashSet<String>,
-    pub endpoints: HashMap<String, Counted>,
+    /// Endpoints in order of first appearance in this aggregate; found by name through
+    /// `endpoint_index`.
+    pub endpoints: Vec<Endpoint>,
+    endpoint_index: HashMap<Box<str>, u32>,
     pub status_int: HashMap<i64, Counted>,
     pub status_other: HashMap<String, Counted>,
     pub errors: HashMap<String, Counted>,
     pub error_total: u64,
     pub timeline: HashMap<i64, Minute>,
-    pub perf: HashMap<String, Perf>,
     pub slow: Vec<Slow>,
     pub exact_values: usize,
 }
@@ -358,6 +371,22 @@ pub(crate) fn sort_slow(v: &mut [Slow]) {
 }
 
 impl Agg {
+    /// The index of endpoint `name` in `endpoints` (added, first seen at `seq`, if new).
+    #[inline]
+    fn endpoint(&mut self, name: &str, seq: u64) -> usize {
+        if let Some(&i) = self.endpoint_index.get(name) {
+            return i as usize;
+        }
+        let i = self.endpoints.len();
+        self.endpoints.push(Endpoint {
+            name: name.to_owned(),
+            seen: Counted::new(seq),
+            perf: None,
+        });
+        self.endpoint_index.insert(name.into(), i as u32);
+        i
+    }
+
     pub(crate) fn merge(&mut self, o: Agg, exact_limit: usize) {
         self.total += o.total;
         self.successful += o.successful;
@@ -369,20 +398,21 @@ impl Agg {
         } else {
             self.users.extend(o.users);
         }
-        merge_counts(&mut self.endpoints, o.endpoints);
+        for e in o.endpoints {
+            let i = self.endpoint(&e.name, e.seen.first);
+            let mine = &mut self.endpoints[i];
+            mine.seen.merge(&e.seen);
+            match (&mut mine.perf, e.perf) {
+                (Some(a), Some(b)) => a.merge(b, exact_limit),
+                (a @ None, b) => *a = b,
+                (Some(_), None) => {}
+            }
+        }
         merge_counts(&mut self.status_int, o.status_int);
         merge_counts(&mut self.status_other, o.status_other);
         merge_counts(&mut self.errors, o.errors);
         for (k, m) in o.timeline {
             self.timeline.entry(k).or_default().merge(m);
-        }
-        for (k, p) in o.perf {
-            match self.perf.get_mut(&k) {
-                Some(mine) => mine.merge(p, exact_limit),
-                None => {
-                    self.perf.insert(k, p);
-                }
-            }
         }
         for s in o.slow {
             push_slow(&mut self.slow, s);
@@ -660,7 +690,7 @@ impl Partial {
 
     fn make_sketches(&mut self) {
         for agg in self.days.values_mut() {
-            for p in agg.perf.values_mut() {
+            for p in agg.endpoints.iter_mut().filter_map(|e| e.perf.as_mut()) {
                 p.dist.make_sketch();
             }
             agg.exact_values = 0;
@@ -857,7 +887,8 @@ impl Partial {
                 None => std::borrow::Cow::Borrowed("unknown"),
                 Some(v) => v.key(),
             };
-            bump(&mut agg.endpoints, endpoint.as_ref(), seq);
+            let ep = agg.endpoint(endpoint.as_ref(), seq);
+            agg.endpoints[ep].seen.count += 1;
             if let Some(u) = &l.user_id
                 && u.truthy()
             {
@@ -877,21 +908,18 @@ impl Partial {
                 Some((_, None)) => self.skip(Reason::InvalidDuration, chunk, n),
                 Some((_, Some(d))) => {
                     let exact = !self.sketched;
-                    let p = match agg.perf.get_mut(endpoint.as_ref()) {
-                        Some(p) => p,
-                        None => agg.perf.entry(endpoint.to_string()).or_insert(Perf {
-                            count: 0,
-                            sum: OrderFreeSum::default(),
-                            min: f64::INFINITY,
-                            max: f64::NEG_INFINITY,
-                            first: seq,
-                            dist: if exact {
-                                Dist::Exact(Vec::new())
-                            } else {
-                                Dist::Sketch(Box::new(new_sketch()))
-                            },
-                        }),
-                    };
+                    let p = agg.endpoints[ep].perf.get_or_insert_with(|| Perf {
+                        count: 0,
+                        sum: OrderFreeSum::default(),
+                        min: f64::INFINITY,
+                        max: f64::NEG_INFINITY,
+                        first: seq,
+                        dist: if exact {
+                            Dist::Exact(Vec::new())
+                        } else {
+                            Dist::Sketch(Box::new(new_sketch()))
+                        },
+                    });
                     p.count += 1;
                     p.sum.add(d);
                     p.min = p.min.min(d);

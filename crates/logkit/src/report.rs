@@ -154,7 +154,7 @@ fn ranked<K>(m: impl IntoIterator<Item = (K, crate::analyze::Counted)>) -> Vec<(
 }
 
 fn summarize(agg: &mut Agg, date: Option<String>, opts: &Options) -> Summary {
-    let endpoints = ranked(agg.endpoints.iter().map(|(k, c)| (k.clone(), *c)))
+    let endpoints = ranked(agg.endpoints.iter().map(|e| (e.name.clone(), e.seen)))
         .into_iter()
         .take(TOP_ENDPOINTS)
         .map(|(path, count)| EndpointCount { path, count })
@@ -193,7 +193,11 @@ fn summarize(agg: &mut Agg, date: Option<String>, opts: &Options) -> Summary {
             }
         })
         .collect();
-    let mut perf: Vec<_> = agg.perf.iter_mut().collect();
+    let mut perf: Vec<_> = agg
+        .endpoints
+        .iter_mut()
+        .filter_map(|e| Some((&e.name, e.perf.as_mut()?)))
+        .collect();
     perf.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.1.first.cmp(&b.1.first)));
     let exact = perf.iter().all(|(_, p)| p.dist.is_exact());
     let endpoint_stats = perf
