@@ -220,24 +220,35 @@ fn headers(s: &OtlpSettings) -> std::collections::HashMap<String, String> {
         .collect()
 }
 
+/// Endpoint, timeout and headers (as gRPC metadata) on any signal's tonic exporter builder.
+fn grpc<B: WithExportConfig + WithTonicConfig>(
+    builder: B,
+    s: &OtlpSettings,
+    signal: Signal,
+) -> Result<B, TelemetryError> {
+    Ok(builder
+        .with_endpoint(&s.endpoint)
+        .with_timeout(s.timeout)
+        .with_metadata(metadata(s, signal)?))
+}
+
+/// Endpoint, timeout and headers on any signal's HTTP exporter builder.
+fn http<B: WithExportConfig + WithHttpConfig>(builder: B, s: &OtlpSettings) -> B {
+    builder
+        .with_endpoint(&s.endpoint)
+        .with_timeout(s.timeout)
+        .with_headers(headers(s))
+}
+
 /// The OTLP span exporter for these settings. gRPC exporters must be built inside a Tokio runtime.
 pub(crate) fn span_exporter(
     s: &OtlpSettings,
 ) -> Result<opentelemetry_otlp::SpanExporter, TelemetryError> {
     let signal = Signal::Traces;
+    let builder = opentelemetry_otlp::SpanExporter::builder();
     match s.protocol {
-        OtlpProtocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(&s.endpoint)
-            .with_timeout(s.timeout)
-            .with_metadata(metadata(s, signal)?)
-            .build(),
-        OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_endpoint(&s.endpoint)
-            .with_timeout(s.timeout)
-            .with_headers(headers(s))
-            .build(),
+        OtlpProtocol::Grpc => grpc(builder.with_tonic(), s, signal)?.build(),
+        OtlpProtocol::HttpProtobuf => http(builder.with_http(), s).build(),
     }
     .map_err(|e| build_err(signal, e))
 }
@@ -247,19 +258,10 @@ pub(crate) fn log_exporter(
     s: &OtlpSettings,
 ) -> Result<opentelemetry_otlp::LogExporter, TelemetryError> {
     let signal = Signal::Logs;
+    let builder = opentelemetry_otlp::LogExporter::builder();
     match s.protocol {
-        OtlpProtocol::Grpc => opentelemetry_otlp::LogExporter::builder()
-            .with_tonic()
-            .with_endpoint(&s.endpoint)
-            .with_timeout(s.timeout)
-            .with_metadata(metadata(s, signal)?)
-            .build(),
-        OtlpProtocol::HttpProtobuf => opentelemetry_otlp::LogExporter::builder()
-            .with_http()
-            .with_endpoint(&s.endpoint)
-            .with_timeout(s.timeout)
-            .with_headers(headers(s))
-            .build(),
+        OtlpProtocol::Grpc => grpc(builder.with_tonic(), s, signal)?.build(),
+        OtlpProtocol::HttpProtobuf => http(builder.with_http(), s).build(),
     }
     .map_err(|e| build_err(signal, e))
 }
@@ -269,19 +271,12 @@ pub(crate) fn metric_exporter(
     s: &OtlpSettings,
 ) -> Result<opentelemetry_otlp::MetricExporter, TelemetryError> {
     let signal = Signal::Metrics;
+    let builder = opentelemetry_otlp::MetricExporter::builder();
     match s.protocol {
-        OtlpProtocol::Grpc => opentelemetry_otlp::MetricExporter::builder()
-            .with_tonic()
-            .with_endpoint(&s.endpoint)
-            .with_timeout(s.timeout)
-            .with_metadata(metadata(s, signal)?)
+        OtlpProtocol::Grpc => grpc(builder.with_tonic(), s, signal)?
             .with_temporality(Temporality::Cumulative)
             .build(),
-        OtlpProtocol::HttpProtobuf => opentelemetry_otlp::MetricExporter::builder()
-            .with_http()
-            .with_endpoint(&s.endpoint)
-            .with_timeout(s.timeout)
-            .with_headers(headers(s))
+        OtlpProtocol::HttpProtobuf => http(builder.with_http(), s)
             .with_temporality(Temporality::Cumulative)
             .build(),
     }
