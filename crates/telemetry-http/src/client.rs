@@ -12,8 +12,21 @@
 //! child of the current span, whose context is injected into the outgoing headers with the global
 //! propagator, and one `http.client.request.duration` measurement with `server.address`,
 //! `server.port`, `http.request.method`, `http.response.status_code` and `error.type`. Put it after
-//! a retry middleware (or retry around `send`) and every retry shows as its own attempt.
+//! a retry middleware (or retry around `send`) and every retry shows as its own attempt. Behind a
+//! retry middleware such as reqwest-retry, which hands every attempt of one `send` the same
+//! extensions, the second and later attempts carry `http.request.resend_count` (1, 2, …).
 //! `url.full` is recorded without its query string and credentials.
+//!
+//! ```
+//! use reqwest_retry::{RetryTransientMiddleware, policies::ExponentialBackoff};
+//! use telemetry_http::HttpClientMiddleware;
+//!
+//! let retries = ExponentialBackoff::builder().build_with_max_retries(3);
+//! let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+//!     .with(RetryTransientMiddleware::new_with_policy(retries))
+//!     .with(HttpClientMiddleware::new())
+//!     .build();
+//! ```
 
 use std::time::Instant;
 
@@ -50,6 +63,25 @@ impl HttpClientMiddleware {
     pub fn with_meter(meter: &Meter) -> Self {
         HttpClientMiddleware {
             metrics: ClientMetrics::new(meter),
+        }
+    }
+}
+
+/// Attempts of one `send` seen so far, kept in its reqwest-middleware extensions.
+#[derive(Debug, Clone, Copy)]
+struct Attempts(u32);
+
+/// Counts this attempt; the resend count (attempts before this one) from the second attempt on.
+fn resend_count(extensions: &mut Extensions) -> Option<u32> {
+    match extensions.get_mut::<Attempts>() {
+        Some(seen) => {
+            let resends = seen.0;
+            seen.0 += 1;
+            Some(resends)
+        }
+        None => {
+            extensions.insert(Attempts(1));
+            None
         }
     }
 }
@@ -99,9 +131,13 @@ impl Middleware for HttpClientMiddleware {
             server.address = %host,
             server.port = port,
             url.full = %redacted_url(req.url()),
+            http.request.resend_count = tracing::field::Empty,
             http.response.status_code = tracing::field::Empty,
             error.type = tracing::field::Empty,
         );
+        if let Some(resends) = resend_count(extensions) {
+            span.record("http.request.resend_count", resends);
+        }
         let cx = span.context();
         opentelemetry::global::get_text_map_propagator(|p| {
             p.inject_context(&cx, &mut HeaderInjector(req.headers_mut()))
