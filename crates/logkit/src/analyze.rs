@@ -770,14 +770,12 @@ impl Partial {
         let mut start = 0usize;
         let mut n = 0u32;
         let file_bits = u64::from(file) << 44;
-        for end in memchr::memchr_iter(b'\n', buf).chain(std::iter::once(buf.len())) {
-            if end == buf.len() && start == end {
-                break;
-            }
+        while let Some(rest) = buf.get(start..).filter(|r| !r.is_empty()) {
+            let line = self.parser.next_line(rest);
             let seq = file_bits | (base + start as u64);
-            self.process_line(&buf[start..end], seq, id, n, opts);
+            start += line.len() + 1;
+            self.process_line(line, seq, id, n, opts);
             n += 1;
-            start = end + 1;
         }
         n
     }
@@ -788,7 +786,7 @@ impl Partial {
             return self.skip(Reason::LineTooLong, chunk, n);
         }
         let mut l = line::Line::default();
-        match self.parser.parse(bytes, &mut l) {
+        match self.parser.parse_next(bytes, &mut l) {
             Ok(true) => {}
             Ok(false) => return self.skip(Reason::NotAnObject, chunk, n),
             Err(_) => {

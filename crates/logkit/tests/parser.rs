@@ -1,6 +1,6 @@
 //! The hand-written line scanner agrees with serde_json on valid and broken lines.
 
-use logkit::line::{Line, parse, parse_bytes, parse_bytes_slow, parse_with_serde};
+use logkit::line::{Line, LineParser, parse, parse_bytes, parse_bytes_slow, parse_with_serde};
 use proptest::prelude::*;
 
 fn json_string() -> impl Strategy<Value = String> {
@@ -106,8 +106,50 @@ fn same(s: &str) {
     }
 }
 
+/// Splitting a block with `LineParser::next_line` and parsing with `parse_next` gives the
+/// lines `split(b'\n')` gives, each parsed as `parse_bytes` parses it alone.
+fn same_when_split(block: &[u8]) {
+    let mut want: Vec<&[u8]> = block.split(|&b| b == b'\n').collect();
+    if block.last() == Some(&b'\n') || block.is_empty() {
+        want.pop(); // no line after the last newline
+    }
+    let mut p = LineParser::default();
+    let mut start = 0;
+    let mut got = Vec::new();
+    while start < block.len() {
+        let line = p.next_line(&block[start..]);
+        let (mut a, mut b) = (Line::default(), Line::default());
+        let ra = p.parse_next(line, &mut a);
+        let rb = parse_bytes(line, &mut b);
+        assert_eq!(ra.is_ok(), rb.is_ok(), "{line:?}: {ra:?} vs {rb:?}");
+        if ra.is_ok() {
+            assert_eq!((ra, a), (rb, b), "{line:?}");
+        }
+        got.push(line);
+        start += line.len() + 1;
+    }
+    assert_eq!(got, want);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn line_splitting_scanner_equals_splitting_then_parsing(
+        lines in prop::collection::vec(line(), 0..6),
+        cut in any::<prop::sample::Index>(),
+        b in prop::sample::select(vec![b'"', b'\\', b'\n', b'\r', b'x', 0x01, 0xc3]),
+        trailing in any::<bool>(),
+    ) {
+        let mut block = lines.join("\n").into_bytes();
+        if trailing {
+            block.push(b'\n');
+        }
+        same_when_split(&block);
+        let i = cut.index(block.len() + 1);
+        block.insert(i, b);
+        same_when_split(&block);
+    }
 
     #[test]
     fn scanner_equals_serde_json_on_valid_lines(l in line(), pad in " {0,2}") {
