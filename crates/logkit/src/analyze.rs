@@ -5,10 +5,11 @@
 
 use crate::error::AnalyzeError;
 use crate::input::{self, Source};
+use crate::keys::{StrIndex, StrSet};
 use crate::line::{self, Val};
 use crate::report::{self, Report};
 use crate::timestamp::{self, MICROS_PER_DAY, MICROS_PER_MINUTE, Micros};
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use rustc_hash::FxHashMap as HashMap;
 use sketches_ddsketch::{Config as SketchConfig, DDSketch};
 use std::io::{ErrorKind, Read};
 use std::path::PathBuf;
@@ -344,11 +345,11 @@ pub(crate) struct Agg {
     pub successful: u64,
     pub failed: u64,
     /// User ids (non-string ids as `"\u{1}"` + their JSON text).
-    pub users: HashSet<String>,
+    pub users: StrSet,
     /// Endpoints in order of first appearance in this aggregate; found by name through
     /// `endpoint_index`.
     pub endpoints: Vec<Endpoint>,
-    endpoint_index: HashMap<Box<str>, u32>,
+    endpoint_index: StrIndex,
     pub status_int: HashMap<i64, Counted>,
     pub status_other: HashMap<String, Counted>,
     pub errors: HashMap<String, Counted>,
@@ -374,7 +375,7 @@ impl Agg {
     /// The index of endpoint `name` in `endpoints` (added, first seen at `seq`, if new).
     #[inline]
     fn endpoint(&mut self, name: &str, seq: u64) -> usize {
-        if let Some(&i) = self.endpoint_index.get(name) {
+        if let Some(i) = self.endpoint_index.get(name.as_bytes()) {
             return i as usize;
         }
         let i = self.endpoints.len();
@@ -383,7 +384,7 @@ impl Agg {
             seen: Counted::new(seq),
             perf: None,
         });
-        self.endpoint_index.insert(name.into(), i as u32);
+        self.endpoint_index.insert(name.as_bytes(), i as u32);
         i
     }
 
@@ -892,12 +893,10 @@ impl Partial {
             {
                 match u {
                     Val::Str(s) => {
-                        if !agg.users.contains(s.as_ref()) {
-                            agg.users.insert(s.to_string());
-                        }
+                        agg.users.insert(s.as_bytes());
                     }
                     other => {
-                        agg.users.insert(format!("\u{1}{}", other.key()));
+                        agg.users.insert(format!("\u{1}{}", other.key()).as_bytes());
                     }
                 }
             }

@@ -10,6 +10,7 @@ pub mod crypt;
 pub mod error;
 pub mod html;
 pub mod input;
+mod keys;
 pub mod line;
 pub mod manage;
 pub mod report;
