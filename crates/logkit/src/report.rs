@@ -273,22 +273,46 @@ pub(crate) fn build(
     day_keys.sort_by_key(|d| (*d == UNKNOWN_DAY, *d));
     let mut days_map = p.days;
     let mut days = Vec::new();
-    let mut overall = Agg::default();
-    for d in day_keys {
-        let Some(mut agg) = days_map.remove(&d) else {
-            continue;
-        };
-        let date = if d == UNKNOWN_DAY {
+    let day_name = |d: i64| {
+        if d == UNKNOWN_DAY {
             "unknown".to_owned()
         } else {
             timestamp::format_day(d)
-        };
-        days.push(summarize(&mut agg, Some(date), opts));
-        // Overall percentiles: exact while the total fits, else a sketch.
-        overall.merge(agg, opts.exact_limit.saturating_mul(2));
-    }
+        }
+    };
+    let overall = match day_keys[..] {
+        // One day with exact percentiles: the overall summary is that day's (the same
+        // values, hence the same counts, sums and order statistics), not computed twice.
+        [d] if days_map.get(&d).is_some_and(|agg| {
+            agg.endpoints
+                .iter()
+                .all(|e| e.perf.as_ref().is_none_or(|p| p.dist.is_exact()))
+        }) =>
+        {
+            let mut agg = days_map.remove(&d).unwrap_or_default();
+            let day = summarize(&mut agg, Some(day_name(d)), opts);
+            let overall = Summary {
+                date: None,
+                ..day.clone()
+            };
+            days.push(day);
+            overall
+        }
+        _ => {
+            let mut overall = Agg::default();
+            for d in day_keys {
+                let Some(mut agg) = days_map.remove(&d) else {
+                    continue;
+                };
+                days.push(summarize(&mut agg, Some(day_name(d)), opts));
+                // Overall percentiles: exact while the total fits, else a sketch.
+                overall.merge(agg, opts.exact_limit.saturating_mul(2));
+            }
+            summarize(&mut overall, None, opts)
+        }
+    };
     Report {
-        overall: summarize(&mut overall, None, opts),
+        overall,
         days,
         skipped_lines: skipped,
         lines_read: p.lines,
