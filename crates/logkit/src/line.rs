@@ -471,6 +471,55 @@ fn eisel_lemire(m: u64, e10: i64, neg: bool) -> Option<f64> {
     Some(if neg { -v } else { v })
 }
 
+/// The eight ASCII digits of `b[..8]` as a number; `None` unless all eight are digits.
+/// SWAR, as in fast_float's `parse_eight_digits_unrolled` (also used by `str::parse`).
+#[inline(always)]
+fn eight_digits(b: &[u8]) -> Option<u64> {
+    let v = u64::from_le_bytes(b.get(..8)?.try_into().ok()?);
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    // Every high nibble is 3 (0x30..=0x3F), and adding 6 keeps it 3 (not 0x3A..=0x3F);
+    // no carry crosses bytes since each byte is at most 0x3F.
+    if v & HIGH != ZEROS || v.wrapping_add(0x0606_0606_0606_0606) & HIGH != ZEROS {
+        return None;
+    }
+    let mut x = v - ZEROS;
+    x = x.wrapping_mul(10) + (x >> 8); // pairs
+    const MASK: u64 = 0x0000_00FF_0000_00FF;
+    const MUL1: u64 = 0x000F_4240_0000_0064; // 100 + (1_000_000 << 32)
+    const MUL2: u64 = 0x0000_2710_0000_0001; // 1 + (10_000 << 32)
+    Some(((x & MASK).wrapping_mul(MUL1)).wrapping_add(((x >> 16) & MASK).wrapping_mul(MUL2)) >> 32)
+}
+
+/// Reads the run of digits at `b[i..]`: each digit is counted in `nd`, and appended to `m`
+/// while fewer than 19 digits have been (so `m` is exact when `nd <= 19`); eight at a time
+/// while that keeps under the limit. Returns the end of the run and the digits appended.
+#[inline(always)]
+fn digits_into(b: &[u8], mut i: usize, m: &mut u64, nd: &mut u32) -> (usize, u32) {
+    let mut kept = 0;
+    while *nd + 8 <= 19 {
+        let Some(v) = b.get(i..).and_then(eight_digits) else {
+            break;
+        };
+        *m = *m * 100_000_000 + v; // *m < 10^11 here, so no overflow
+        *nd += 8;
+        kept += 8;
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if !c.is_ascii_digit() {
+            break;
+        }
+        if *nd < 19 {
+            *m = *m * 10 + u64::from(c - b'0');
+            kept += 1;
+        }
+        *nd += 1;
+        i += 1;
+    }
+    (i, kept)
+}
+
 type R<T> = Result<T, SyntaxError>;
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -685,16 +734,7 @@ impl<'a> Scanner<'a, '_> {
                 nd = 1;
             }
             Some(b'1'..=b'9') => {
-                while let Some(&c) = b.get(i) {
-                    if !c.is_ascii_digit() {
-                        break;
-                    }
-                    if nd < 19 {
-                        m = m * 10 + u64::from(c - b'0');
-                    }
-                    nd += 1;
-                    i += 1;
-                }
+                i = digits_into(b, i, &mut m, &mut nd).0;
             }
             _ => {
                 self.i = i;
@@ -705,17 +745,9 @@ impl<'a> Scanner<'a, '_> {
         if b.get(i) == Some(&b'.') {
             i += 1;
             let fs = i;
-            while let Some(&c) = b.get(i) {
-                if !c.is_ascii_digit() {
-                    break;
-                }
-                if nd < 19 {
-                    m = m * 10 + u64::from(c - b'0');
-                    frac += 1;
-                }
-                nd += 1;
-                i += 1;
-            }
+            let (end, kept) = digits_into(b, i, &mut m, &mut nd);
+            i = end;
+            frac += i64::from(kept);
             if i == fs {
                 self.i = i;
                 return self.err();
@@ -1474,7 +1506,7 @@ mod tests {
             "1e-400".into(),
         ];
         for _ in 0..200_000 {
-            let digits = 1 + next() % 19;
+            let digits = 1 + next() % 25;
             let mut m = String::new();
             for i in 0..digits {
                 let d = next() % 10;
@@ -1511,6 +1543,29 @@ mod tests {
             if t.contains(['.', 'e']) {
                 assert_eq!(got.to_bits(), want.to_bits(), "{t}");
             }
+        }
+    }
+
+    #[test]
+    fn eight_digits_reads_exactly_eight_ascii_digits() {
+        assert_eq!(eight_digits(b"12345678"), Some(12_345_678));
+        assert_eq!(eight_digits(b"00000000x"), Some(0));
+        assert_eq!(eight_digits(b"99999999"), Some(99_999_999));
+        assert_eq!(eight_digits(b"1234567"), None);
+        for bad in [b'/', b':', b'.', b'e', b'-', b' ', b'?', 0x3f, 0x20, 0xb0] {
+            for at in 0..8 {
+                let mut d = *b"13572468";
+                d[at] = bad;
+                assert_eq!(eight_digits(&d), None, "{d:?}");
+            }
+        }
+        let mut state = 7u64;
+        for _ in 0..100_000 {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            let n = (state >> 20) % 100_000_000;
+            assert_eq!(eight_digits(format!("{n:08}").as_bytes()), Some(n));
         }
     }
 
