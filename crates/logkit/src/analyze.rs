@@ -819,6 +819,17 @@ impl Partial {
                 return self.skip(r, chunk, n);
             }
         };
+        self.aggregate(&l, seq, chunk, n, opts);
+        if self.parser.last_was_plain() {
+            // A plain line's strings are all borrowed from the input: nothing to free, so
+            // the drop (a check of all nine fields) is skipped.
+            debug_assert!(line::borrows_only(&l));
+            std::mem::forget(l);
+        }
+    }
+
+    #[inline]
+    fn aggregate(&mut self, l: &line::Line<'_>, seq: u64, chunk: u32, n: u32, opts: &Options) {
         let is_error = matches!(
             l.level.as_ref().and_then(Val::as_str),
             Some("ERROR" | "CRITICAL")

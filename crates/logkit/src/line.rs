@@ -1127,6 +1127,23 @@ impl<'a> Scanner<'a, '_> {
     }
 }
 
+/// Whether no field of `l` owns heap memory (every string is borrowed).
+pub fn borrows_only(l: &Line<'_>) -> bool {
+    [
+        &l.timestamp,
+        &l.level,
+        &l.message,
+        &l.error_type,
+        &l.request_id,
+        &l.user_id,
+        &l.path,
+        &l.status_code,
+        &l.duration,
+    ]
+    .iter()
+    .all(|v| !matches!(v, Some(Val::Str(Cow::Owned(_)))))
+}
+
 /// Reusable parsing state (one per thread): keeps its scratch buffer between lines.
 #[derive(Debug, Default)]
 pub struct LineParser {
@@ -1306,6 +1323,13 @@ impl LineParser {
             }
         }
         &buf[..len]
+    }
+
+    /// Whether the line of the last [`LineParser::next_line`] is plain: then every string
+    /// [`LineParser::parse_next`] gives is borrowed from it (see [`borrows_only`]).
+    #[inline]
+    pub fn last_was_plain(&self) -> bool {
+        self.plain
     }
 
     /// Parses the line the last [`LineParser::next_line`] returned (`b` must be that
