@@ -155,8 +155,12 @@ fn run_analysis(a: AnalyzeArgs, section: Section) -> Result<()> {
     // Buffered: stdout alone is line-buffered, one write(2) per line of pretty JSON.
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     if a.json {
-        serde_json::to_writer_pretty(&mut out, &report.to_json(section)).context("writing JSON")?;
+        let v = report.to_json(section);
+        serde_json::to_writer_pretty(&mut out, &v).context("writing JSON")?;
         writeln!(out)?;
+        // The process ends right after: freeing the value's thousands of nodes one by one
+        // would only add serial time.
+        std::mem::forget(v);
     } else {
         out.write_all(report.to_text(section).as_bytes())?;
     }
@@ -165,6 +169,8 @@ fn run_analysis(a: AnalyzeArgs, section: Section) -> Result<()> {
         std::fs::write(path, logkit::html::render(&report))
             .with_context(|| format!("writing HTML report {}", path.display()))?;
     }
+    // As above: the process exits next, the operating system reclaims the memory at once.
+    std::mem::forget(report);
     Ok(())
 }
 
