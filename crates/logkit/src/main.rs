@@ -155,12 +155,10 @@ fn run_analysis(a: AnalyzeArgs, section: Section) -> Result<()> {
     // Buffered: stdout alone is line-buffered, one write(2) per line of pretty JSON.
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     if a.json {
-        let v = report.to_json(section);
-        serde_json::to_writer_pretty(&mut out, &v).context("writing JSON")?;
+        report
+            .write_json(section, &mut out)
+            .context("writing JSON")?;
         writeln!(out)?;
-        // The process ends right after: freeing the value's thousands of nodes one by one
-        // would only add serial time.
-        std::mem::forget(v);
     } else {
         out.write_all(report.to_text(section).as_bytes())?;
     }

@@ -15,72 +15,72 @@ pub const TOP_ERRORS: usize = 10;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct EndpointCount {
-    pub path: String,
     pub count: u64,
+    pub path: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct StatusCount {
-    pub status_code: String,
     pub count: u64,
+    pub status_code: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ErrorCount {
-    pub error_type: String,
     pub count: u64,
+    pub error_type: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TimelineMinute {
+    pub by_type: BTreeMap<String, u64>,
+    pub count: u64,
     /// `YYYY-MM-DDTHH:MMZ`, or `unknown` for lines without a readable timestamp.
     pub minute: String,
-    pub count: u64,
-    pub by_type: BTreeMap<String, u64>,
     /// The first few request ids of that minute, in input order.
     pub request_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct Errors {
-    pub total: u64,
     /// Every error type, by count (ties: first seen first).
     pub error_counts: Vec<ErrorCount>,
+    pub timeline: Vec<TimelineMinute>,
     /// The first 10 of `error_counts`.
     pub top_errors: Vec<ErrorCount>,
-    pub timeline: Vec<TimelineMinute>,
+    pub total: u64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct EndpointStats {
-    pub path: String,
-    pub count: u64,
     pub avg: f64,
-    pub min: f64,
+    pub count: u64,
     pub max: f64,
+    pub min: f64,
     pub p50: f64,
     pub p95: f64,
     pub p99: f64,
+    pub path: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SlowRequest {
-    pub request_id: Option<String>,
-    pub endpoint: String,
     pub duration: f64,
+    pub endpoint: String,
+    pub request_id: Option<String>,
     pub timestamp: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct Performance {
+    /// Per endpoint, by request count (ties: first seen first).
+    pub endpoint_stats: Vec<EndpointStats>,
     /// `exact` or `sketch` (DDSketch, relative error at most `sketch_relative_error`).
     pub percentile_method: String,
     pub sketch_relative_error: f64,
-    pub slow_threshold_seconds: f64,
-    /// Per endpoint, by request count (ties: first seen first).
-    pub endpoint_stats: Vec<EndpointStats>,
     /// The 20 slowest requests above the threshold, slowest first.
     pub slow_requests: Vec<SlowRequest>,
+    pub slow_threshold_seconds: f64,
 }
 
 /// One day's (or the whole input's) summary: the seed's `generate_daily_summary`.
@@ -89,52 +89,53 @@ pub struct Summary {
     /// `YYYY-MM-DD` (UTC) for a day; `unknown` for lines without a timestamp; absent overall.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub date: Option<String>,
-    pub total_requests: u64,
-    pub successful_requests: u64,
-    pub failed_requests: u64,
-    pub unique_users: u64,
     /// Top 20 endpoints by request count.
     pub endpoints: Vec<EndpointCount>,
+    pub errors: Errors,
+    pub failed_requests: u64,
+    pub performance: Performance,
     /// Every status code, ascending.
     pub status_codes: Vec<StatusCount>,
-    pub errors: Errors,
-    pub performance: Performance,
+    pub successful_requests: u64,
+    pub total_requests: u64,
+    pub unique_users: u64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct LineRef {
-    pub source: String,
     pub line: u64,
+    pub source: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SkipReason {
-    pub reason: String,
     pub count: u64,
+    pub first_lines: Vec<LineRef>,
+    pub reason: String,
     /// `false` for reasons where the line was still used (e.g. `invalid_duration`).
     pub whole_line: bool,
-    pub first_lines: Vec<LineRef>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct Skipped {
+    pub reasons: Vec<SkipReason>,
     /// Lines left out entirely.
     pub total: u64,
-    pub reasons: Vec<SkipReason>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SourceReport {
-    pub source: String,
     pub bytes_read: u64,
     /// Why the input could not be read, or was read only in part.
     pub error: Option<String>,
+    pub source: String,
 }
 
-/// The full report. Its JSON form is the documented `--json` schema.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// The full report. Its JSON form is the documented `--json` schema: the overall summary's
+/// fields and the report's own, keys in alphabetical order like every object of the schema
+/// (the field order of the structs above, which serialize in declaration order).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Report {
-    #[serde(flatten)]
     pub overall: Summary,
     /// One summary per UTC day, ascending (`unknown` last).
     pub days: Vec<Summary>,
@@ -330,6 +331,66 @@ pub(crate) fn build(
     }
 }
 
+impl Serialize for Report {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ReportJson {
+            report: self,
+            section: Section::Summary,
+        }
+        .serialize(s)
+    }
+}
+
+/// A command's part of the report, as one JSON object with its keys in alphabetical order.
+struct ReportJson<'a> {
+    report: &'a Report,
+    section: Section,
+}
+
+impl Serialize for ReportJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let r = self.report;
+        let o = &r.overall;
+        let all = self.section == Section::Summary;
+        let errors = all || self.section == Section::Errors;
+        let perf = all || self.section == Section::Perf;
+        let mut m = s.serialize_map(None)?;
+        // Alphabetical, the overall summary's keys merged with the report's.
+        if all {
+            if let Some(d) = &o.date {
+                m.serialize_entry("date", d)?;
+            }
+            m.serialize_entry("days", &r.days)?;
+            m.serialize_entry("endpoints", &o.endpoints)?;
+        }
+        if errors {
+            m.serialize_entry("errors", &o.errors)?;
+        }
+        if all {
+            m.serialize_entry("failed_requests", &o.failed_requests)?;
+        }
+        m.serialize_entry("filtered_out", &r.filtered_out)?;
+        if all {
+            m.serialize_entry("first_timestamp", &r.first_timestamp)?;
+            m.serialize_entry("last_timestamp", &r.last_timestamp)?;
+        }
+        m.serialize_entry("lines_read", &r.lines_read)?;
+        if perf {
+            m.serialize_entry("performance", &o.performance)?;
+        }
+        m.serialize_entry("skipped_lines", &r.skipped_lines)?;
+        m.serialize_entry("sources", &r.sources)?;
+        if all {
+            m.serialize_entry("status_codes", &o.status_codes)?;
+            m.serialize_entry("successful_requests", &o.successful_requests)?;
+            m.serialize_entry("total_requests", &o.total_requests)?;
+            m.serialize_entry("unique_users", &o.unique_users)?;
+        }
+        m.end()
+    }
+}
+
 /// Which part of the report a command shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
@@ -340,31 +401,30 @@ pub enum Section {
 
 impl Report {
     /// The JSON value for a command: the whole report for `summary`; for `errors` and
-    /// `perf` only their section plus `skipped_lines`, `lines_read` and `sources`.
+    /// `perf` only their section plus `skipped_lines`, `lines_read`, `filtered_out` and
+    /// `sources`.
     pub fn to_json(&self, section: Section) -> serde_json::Value {
-        let full = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
-        if section == Section::Summary {
-            return full;
-        }
-        let keep: &[&str] = match section {
-            Section::Errors => &["errors"],
-            Section::Perf => &["performance"],
-            Section::Summary => &[],
-        };
-        let mut out = serde_json::Map::new();
-        if let serde_json::Value::Object(m) = full {
-            for (k, v) in m {
-                if keep.contains(&k.as_str())
-                    || matches!(
-                        k.as_str(),
-                        "skipped_lines" | "lines_read" | "filtered_out" | "sources"
-                    )
-                {
-                    out.insert(k, v);
-                }
-            }
-        }
-        serde_json::Value::Object(out)
+        serde_json::to_value(ReportJson {
+            report: self,
+            section,
+        })
+        .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Writes [`Report::to_json`]'s value as pretty JSON (the same bytes), straight from the
+    /// report without building the value first.
+    pub fn write_json<W: std::io::Write>(
+        &self,
+        section: Section,
+        w: W,
+    ) -> Result<(), serde_json::Error> {
+        serde_json::to_writer_pretty(
+            w,
+            &ReportJson {
+                report: self,
+                section,
+            },
+        )
     }
 
     /// Plain-text tables.

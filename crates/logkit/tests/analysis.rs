@@ -610,3 +610,39 @@ fn cli_reads_stdin_and_writes_text_and_html() {
         );
     }
 }
+
+#[test]
+fn json_written_straight_from_the_report_equals_the_sorted_value_form_for_every_command() {
+    // The value form (serde_json's map sorts keys) is the schema's key order; the report is
+    // written without it, so a field declared or a key emitted out of alphabetical order shows
+    // up as a byte difference.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("app.json");
+    write_lines(&p, &gen_lines(4000, 3, 97, 23));
+    let mut o = opts();
+    o.slow_threshold = 0.5;
+    let rep = analyze_with(&[&p, &dir.path().join("missing.json")], &o);
+    assert!(rep.days.len() >= 3 && !rep.skipped_lines.reasons.is_empty());
+    assert!(!rep.overall.performance.slow_requests.is_empty());
+    assert!(!rep.overall.errors.timeline.is_empty());
+    assert!(rep.sources.iter().any(|s| s.error.is_some()));
+    for section in [
+        logkit::Section::Summary,
+        logkit::Section::Errors,
+        logkit::Section::Perf,
+    ] {
+        let mut direct = Vec::new();
+        rep.write_json(section, &mut direct).unwrap();
+        let via_value = serde_json::to_vec_pretty(&rep.to_json(section)).unwrap();
+        assert_eq!(
+            String::from_utf8(direct).unwrap(),
+            String::from_utf8(via_value).unwrap(),
+            "{section:?}"
+        );
+    }
+    let whole = serde_json::to_vec_pretty(&rep).unwrap();
+    let mut summary = Vec::new();
+    rep.write_json(logkit::Section::Summary, &mut summary)
+        .unwrap();
+    assert_eq!(whole, summary);
+}
