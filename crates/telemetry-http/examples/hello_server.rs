@@ -1,5 +1,5 @@
 //! A hello route for loopback load tests:
-//! `cargo run --release -p telemetry-http --example hello_server -- [--bare|--baseline] [PORT]`.
+//! `cargo run --release -p telemetry-http --example hello_server -- [--bare|--baseline|--sdk-floor] [PORT]`.
 //!
 //! - `--bare`: the router with no instrumentation at all.
 //! - default: `telemetry::install()` (console off, files in a temporary directory removed at exit,
