@@ -175,21 +175,23 @@ fn summarize(agg: &mut Agg, date: Option<String>, opts: &Options) -> Summary {
         .into_iter()
         .map(|(error_type, count)| ErrorCount { error_type, count })
         .collect();
-    let mut minutes: Vec<_> = agg.timeline.iter().collect();
-    minutes.sort_by_key(|(k, _)| (**k == UNKNOWN_DAY, **k));
+    // The timeline is moved out of the aggregate (its strings are not copied): nothing
+    // reads it after its summary.
+    let mut minutes: Vec<_> = std::mem::take(&mut agg.timeline).into_iter().collect();
+    minutes.sort_unstable_by_key(|(k, _)| (*k == UNKNOWN_DAY, *k));
     let timeline = minutes
         .into_iter()
         .map(|(k, m)| {
-            let mut ids = m.request_ids.clone();
+            let mut ids = m.request_ids;
             ids.sort();
             TimelineMinute {
-                minute: if *k == UNKNOWN_DAY {
+                minute: if k == UNKNOWN_DAY {
                     "unknown".into()
                 } else {
-                    timestamp::format_minute(*k)
+                    timestamp::format_minute(k)
                 },
                 count: m.count,
-                by_type: m.by_type.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+                by_type: m.by_type.into_iter().collect(),
                 request_ids: ids.into_iter().map(|(_, id)| id).collect(),
             }
         })
@@ -301,15 +303,23 @@ pub(crate) fn build(
         }
         _ => {
             let mut overall = Agg::default();
+            let mut timeline = Vec::new();
             for d in day_keys {
                 let Some(mut agg) = days_map.remove(&d) else {
                     continue;
                 };
-                days.push(summarize(&mut agg, Some(day_name(d)), opts));
+                let day = summarize(&mut agg, Some(day_name(d)), opts);
+                // A minute lies in exactly one day (days are whole minutes, `unknown` lines
+                // have the `unknown` minute and day, last in both orders), so the overall
+                // timeline is the days' timelines in day order: not merged and sorted again.
+                timeline.extend(day.errors.timeline.iter().cloned());
+                days.push(day);
                 // Overall percentiles: exact while the total fits, else a sketch.
                 overall.merge(agg, opts.exact_limit.saturating_mul(2));
             }
-            summarize(&mut overall, None, opts)
+            let mut s = summarize(&mut overall, None, opts);
+            s.errors.timeline = timeline;
+            s
         }
     };
     Report {
@@ -588,5 +598,101 @@ fn text_footer(o: &mut String, r: &Report) {
         if let Some(e) = &s.error {
             let _ = writeln!(o, "  warning: {}: {}", s.source, e);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::{TIMELINE_REQUEST_IDS, run};
+    use crate::input::Source;
+    use std::io::Write as _;
+
+    /// The overall timeline is built from the days' timelines in day order; it must equal
+    /// the timeline of all days' aggregates merged and summarized as a whole.
+    #[test]
+    fn overall_timeline_is_the_days_timelines_merged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.json");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let types = ["KeyError", "ValueError", "TimeoutError"];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for i in 0..6000u64 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            // Three days around two midnights, a few minutes each, shuffled; some lines
+            // without a readable timestamp (the `unknown` minute and day).
+            let day = 26 + (state >> 5) % 3;
+            let hm = if (state >> 9).is_multiple_of(2) {
+                "23:5"
+            } else {
+                "00:0"
+            };
+            let ts = if state.is_multiple_of(17) {
+                "\"broken\"".to_owned()
+            } else {
+                format!(
+                    "\"2026-11-{day}T{hm}{}:{:02}.000000\"",
+                    (state >> 13) % 10,
+                    (state >> 20) % 60
+                )
+            };
+            let level = if state.is_multiple_of(5) {
+                "INFO"
+            } else {
+                "ERROR"
+            };
+            let rid = if state.is_multiple_of(11) {
+                "null".to_owned()
+            } else {
+                format!("\"r{i}\"")
+            };
+            writeln!(
+                f,
+                "{{\"timestamp\": {ts}, \"level\": \"{level}\", \"message\": \"Request failed\", \
+                 \"request_id\": {rid}, \"path\": \"/p{}\", \"error_type\": \"{}\", \
+                 \"duration\": 0.{}}}",
+                state % 4,
+                types[(state % 3) as usize],
+                state % 1000 + 1,
+            )
+            .unwrap();
+        }
+        drop(f);
+        let opts = Options {
+            threads: 3,
+            chunk_bytes: 64 << 10,
+            ..Options::default()
+        };
+        let sources = [Source::File(path)];
+
+        let report = crate::analyze::finish(run(&sources, &opts).unwrap(), &opts);
+        let mut keys: Vec<i64> = Vec::new();
+        let mut merged = Agg::default();
+        let mut days = run(&sources, &opts).unwrap().partial.days;
+        keys.extend(days.keys().copied());
+        keys.sort_by_key(|d| (*d == UNKNOWN_DAY, *d));
+        for d in &keys {
+            merged.merge(days.remove(d).unwrap(), opts.exact_limit.saturating_mul(2));
+        }
+        let whole = summarize(&mut merged, None, &opts);
+
+        assert_eq!(keys.len(), 4, "three days and unknown");
+        let t = &report.overall.errors.timeline;
+        assert!(t.len() > 40, "{}", t.len());
+        assert_eq!(t.last().map(|m| m.minute.as_str()), Some("unknown"));
+        assert!(
+            t.iter()
+                .any(|m| m.count as usize > TIMELINE_REQUEST_IDS * 2)
+        );
+        assert_eq!(*t, whole.errors.timeline);
+        assert_eq!(
+            report.overall,
+            Summary {
+                date: None,
+                ..whole
+            }
+        );
     }
 }

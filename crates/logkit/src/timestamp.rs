@@ -200,9 +200,13 @@ pub fn format_day(day: i64) -> String {
 
 /// `YYYY-MM-DDTHH:MMZ` of a minute number.
 pub fn format_minute(minute: i64) -> String {
-    let day = minute.div_euclid(1440);
+    use std::fmt::Write as _;
+    let (y, m, d) = civil_from_days(minute.div_euclid(1440));
     let rem = minute.rem_euclid(1440);
-    format!("{}T{:02}:{:02}Z", format_day(day), rem / 60, rem % 60)
+    // One allocation, sized for the usual four-digit year.
+    let mut s = String::with_capacity(17);
+    let _ = write!(s, "{y:04}-{m:02}-{d:02}T{:02}:{:02}Z", rem / 60, rem % 60);
+    s
 }
 
 /// RFC 3339 (UTC, microseconds) of a timestamp.
@@ -298,5 +302,23 @@ mod tests {
             let (y, m, d) = civil_from_days(z);
             assert_eq!(days_from_civil(y, m, d), z);
         }
+    }
+
+    #[test]
+    fn format_minute_is_the_day_then_hour_and_minute() {
+        let minutes = (-3000i64..3000)
+            .chain((29_000_000..29_010_000).step_by(7))
+            .chain([-1_000_000_000, 1_000_000_000]);
+        for m in minutes {
+            let rem = m.rem_euclid(1440);
+            let expected = format!(
+                "{}T{:02}:{:02}Z",
+                format_day(m.div_euclid(1440)),
+                rem / 60,
+                rem % 60
+            );
+            assert_eq!(format_minute(m), expected, "{m}");
+        }
+        assert_eq!(format_minute(29_399_040 + 61), "2025-11-24T01:01Z");
     }
 }
