@@ -195,28 +195,24 @@ impl Visitor<'_> for FieldVisitor {
 const fn key_words(k: &[u8]) -> Option<(u64, u64)> {
     let n = k.len();
     if n >= 8 && n <= 16 {
-        let mut a = 0u64;
-        let mut b = 0u64;
-        let mut i = 0;
-        while i < 8 {
-            a |= (k[i] as u64) << (8 * i);
-            b |= (k[n - 8 + i] as u64) << (8 * i);
-            i += 1;
-        }
-        Some((a, b))
+        Some((le_word(k, 0, 8), le_word(k, n - 8, 8)))
     } else if n >= 4 && n < 8 {
-        let mut a = 0u64;
-        let mut b = 0u64;
-        let mut i = 0;
-        while i < 4 {
-            a |= (k[i] as u64) << (8 * i);
-            b |= (k[n - 4 + i] as u64) << (8 * i);
-            i += 1;
-        }
-        Some((a, b))
+        Some((le_word(k, 0, 4), le_word(k, n - 4, 4)))
     } else {
         None
     }
+}
+
+/// `len` bytes of `k` from `at`, little-endian, as an integer.
+#[inline(always)]
+const fn le_word(k: &[u8], at: usize, len: usize) -> u64 {
+    let mut w = 0u64;
+    let mut i = 0;
+    while i < len {
+        w |= (k[at + i] as u64) << (8 * i);
+        i += 1;
+    }
+    w
 }
 
 /// Slot of a key in [`KEYS`]: collision-free for the nine field names.
