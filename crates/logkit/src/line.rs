@@ -1183,15 +1183,19 @@ fn masks64_nl_sse2(c: &[u8; 64]) -> (u64, u64, u64) {
         (opaque(q), nl, sp)
     }
     #[cfg(not(target_arch = "x86_64"))]
-    {
-        let (mut q, mut nl, mut sp) = (0u64, 0u64, 0u64);
-        for (k, &x) in c.iter().enumerate() {
-            q |= u64::from(x == b'"') << k;
-            nl |= u64::from(x == b'\n') << k;
-            sp |= u64::from(x == b'\\' || !(0x20..0x80).contains(&x)) << k;
-        }
-        (q, nl, sp)
+    masks64_nl_bytewise(c)
+}
+
+/// [`masks64_nl_sse2`] one byte at a time: the fallback off x86-64 and the tests' reference.
+#[cfg(any(not(target_arch = "x86_64"), test))]
+fn masks64_nl_bytewise(c: &[u8; 64]) -> (u64, u64, u64) {
+    let (mut q, mut nl, mut sp) = (0u64, 0u64, 0u64);
+    for (k, &x) in c.iter().enumerate() {
+        q |= u64::from(x == b'"') << k;
+        nl |= u64::from(x == b'\n') << k;
+        sp |= u64::from(x == b'\\' || !(0x20..0x80).contains(&x)) << k;
     }
+    (q, nl, sp)
 }
 
 /// [`masks64_nl_sse2`] with 32-byte AVX2 compares.
@@ -1442,17 +1446,6 @@ mod tests {
         }
     }
 
-    /// Bitmaps of `"`, `\n` and special bytes, one byte at a time.
-    fn masks_reference(c: &[u8; 64]) -> (u64, u64, u64) {
-        let (mut q, mut nl, mut sp) = (0u64, 0u64, 0u64);
-        for (k, &x) in c.iter().enumerate() {
-            q |= u64::from(x == b'"') << k;
-            nl |= u64::from(x == b'\n') << k;
-            sp |= u64::from(x == b'\\' || !(0x20..0x80).contains(&x)) << k;
-        }
-        (q, nl, sp)
-    }
-
     #[test]
     fn vector_masks_equal_the_bytewise_masks() {
         // Bytes around every class boundary, in pseudo-random order.
@@ -1472,7 +1465,7 @@ mod tests {
                     _ => b'a' + (state >> 16) as u8 % 26,
                 };
             }
-            let want = masks_reference(&c);
+            let want = masks64_nl_bytewise(&c);
             assert_eq!(masks64_nl_sse2(&c), want, "{c:?}");
             #[cfg(target_arch = "x86_64")]
             if std::arch::is_x86_feature_detected!("avx2") {
