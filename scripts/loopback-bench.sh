@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Loopback throughput of a hello route, in one run, alternating, with wrk: the bare router
-# (`bare`), HttpServerLayer + telemetry::install (`ours`), and opentelemetry-instrumentation-tower +
-# tower-http TraceLayer + the same telemetry::install (`base`, what a user would assemble instead),
+# (`bare`), HttpServerLayer + otelbricks_telemetry::install (`ours`), and opentelemetry-instrumentation-tower +
+# tower-http TraceLayer + the same otelbricks_telemetry::install (`base`, what a user would assemble instead),
 # and the benches' hand-wired SDK minimum (`floor`: one span, one metric record, one log record).
 # Server CPU per request = the server process's user+system time during the wrk run divided by the
 # requests wrk completed (steadier than req/s on a busy machine).
@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}; conns=${2:-50}; rounds=${3:-2}
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
-cargo build --release -q -p telemetry-http --example hello_server
+cargo build --release -q -p otelbricks-http --example hello_server
 bin="${CARGO_TARGET_DIR:-target}/release/examples/hello_server"
 run() { # $1 = label, rest = server args
   local label=$1; shift

@@ -12,9 +12,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use otelbricks_telemetry::{ConsoleFormat, OtlpProtocol};
 use stack_tests::query;
 use stack_tests::{Stack, StackOptions};
-use telemetry::{ConsoleFormat, OtlpProtocol};
 
 fn main() -> Result<()> {
     let rates: Vec<u64> = {
@@ -33,7 +33,7 @@ fn main() -> Result<()> {
     opts.interval = Some(Duration::from_secs(2));
     let stack = Stack::up(opts).context("stack up")?;
     let admin: std::net::SocketAddr = stack.app_admin_addr().parse()?;
-    let guard = telemetry::builder("span-throughput")
+    let guard = otelbricks_telemetry::builder("span-throughput")
         .otlp_endpoint(stack.otlp_grpc_endpoint())
         .otlp_protocol(OtlpProtocol::Grpc)
         .console(ConsoleFormat::Off)

@@ -1096,7 +1096,7 @@ fn app_sources() -> String {
         }
     }
     let mut text = String::new();
-    for dir in ["crates/image2model/src", "crates/telemetry/src"] {
+    for dir in ["crates/image2model/src", "crates/otelbricks-telemetry/src"] {
         walk(&repo_root().join(dir), &mut text);
     }
     text

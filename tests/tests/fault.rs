@@ -145,6 +145,8 @@ fn export_warnings(log: &std::path::Path) -> usize {
     std::fs::read_to_string(log)
         .unwrap_or_default()
         .lines()
-        .filter(|l| l.contains("\"logger\":\"telemetry::export\"") && l.contains("export failed"))
+        .filter(|l| {
+            l.contains("\"logger\":\"otelbricks_telemetry::export\"") && l.contains("export failed")
+        })
         .count()
 }

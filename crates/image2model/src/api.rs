@@ -144,7 +144,7 @@ fn check_accepting(s: &Shared) -> Result<(), ApiError> {
     }
 }
 
-type ReqId = Option<Extension<telemetry_http::RequestId>>;
+type ReqId = Option<Extension<otelbricks_http::RequestId>>;
 
 fn req_id(r: ReqId) -> Option<String> {
     r.map(|Extension(id)| id.as_str().to_owned())

@@ -130,8 +130,8 @@ impl App {
             }
         };
         let middleware = match &options.meter {
-            Some(m) => telemetry_http::HttpClientMiddleware::with_meter(m),
-            None => telemetry_http::HttpClientMiddleware::new(),
+            Some(m) => otelbricks_http::HttpClientMiddleware::with_meter(m),
+            None => otelbricks_http::HttpClientMiddleware::new(),
         };
         let provider = ProviderClient::new(
             ProviderConfig {
@@ -186,11 +186,11 @@ impl App {
         })
     }
 
-    /// The API router, instrumented with `telemetry_http::HttpServerLayer`.
+    /// The API router, instrumented with `otelbricks_http::HttpServerLayer`.
     pub fn router(&self) -> Router {
         let mut layer = match &self.options.meter {
-            Some(m) => telemetry_http::HttpServerLayer::with_meter(m),
-            None => telemetry_http::HttpServerLayer::new(),
+            Some(m) => otelbricks_http::HttpServerLayer::with_meter(m),
+            None => otelbricks_http::HttpServerLayer::new(),
         };
         layer = layer.exclude_paths(["/metrics", "/health", "/ready"]);
         if let Some(k) = &self.shared.cfg.user_id_key {

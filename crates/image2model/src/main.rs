@@ -171,16 +171,16 @@ async fn shutdown_signal() {
     tracing::info!(signal, "shutdown signal received");
 }
 
-fn finish_telemetry(guard: telemetry::TelemetryGuard) {
+fn finish_telemetry(guard: otelbricks_telemetry::TelemetryGuard) {
     if let Err(e) = guard.shutdown() {
         eprintln!("warning: telemetry shutdown: {e}");
     }
 }
 
 fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
-    let guard = telemetry::builder("image2model")
+    let guard = otelbricks_telemetry::builder("image2model")
         .service_version(env!("CARGO_PKG_VERSION"))
-        .with_host_metrics(host_metrics::HostMetrics::builder())
+        .with_host_metrics(otelbricks_host_metrics::HostMetrics::builder())
         .install()
         .context("cannot install telemetry")?;
     let rt = runtime()?;
@@ -252,7 +252,7 @@ fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
 }
 
 fn provider_sim(cfg: SimConfig) -> anyhow::Result<()> {
-    let guard = telemetry::builder("image2model-provider-sim")
+    let guard = otelbricks_telemetry::builder("image2model-provider-sim")
         .service_version(env!("CARGO_PKG_VERSION"))
         .without_admin()
         .install()
@@ -266,7 +266,7 @@ fn provider_sim(cfg: SimConfig) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {addr} (IMAGE2MODEL_SIM_LISTEN)"))?;
         let h =
-            image2model::sim::spawn(cfg, listener, Some(telemetry_http::HttpServerLayer::new()))
+            image2model::sim::spawn(cfg, listener, Some(otelbricks_http::HttpServerLayer::new()))
                 .context("cannot start the simulator")?;
         tracing::info!(addr = %h.addr, "provider simulator listening");
         shutdown_signal().await;

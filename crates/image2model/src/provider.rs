@@ -1,5 +1,5 @@
 //! Client of a FAL.AI-style queue API: submit, poll the status, fetch the result and the model
-//! file, each call through `telemetry_http::HttpClientMiddleware`, with retries and exponential
+//! file, each call through `otelbricks_http::HttpClientMiddleware`, with retries and exponential
 //! backoff with jitter on 429, 5xx and transport errors, honouring `Retry-After`.
 //!
 //! The API key is sent as `Authorization: Key ...` and never logged (the middleware records no
@@ -163,7 +163,7 @@ impl ProviderClient {
     /// A client; `middleware` instruments each attempt (pass `HttpClientMiddleware::new()`).
     pub fn new(
         cfg: ProviderConfig,
-        middleware: telemetry_http::HttpClientMiddleware,
+        middleware: otelbricks_http::HttpClientMiddleware,
         metrics: Metrics,
     ) -> Result<Self, ProviderError> {
         let url = reqwest::Url::parse(&cfg.base_url).map_err(|e| {

@@ -256,7 +256,7 @@ pub fn router(cfg: SimConfig) -> (Router, SimStats) {
 pub fn spawn(
     cfg: SimConfig,
     listener: TcpListener,
-    router_layer: Option<telemetry_http::HttpServerLayer>,
+    router_layer: Option<otelbricks_http::HttpServerLayer>,
 ) -> std::io::Result<SimHandle> {
     let addr = listener.local_addr()?;
     let (mut r, stats) = router(cfg);

@@ -9,9 +9,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use opentelemetry::propagation::TextMapPropagator as _;
+use otelbricks_trace_context::W3CTraceContextPropagator;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
-use trace_context::W3CTraceContextPropagator;
 use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 

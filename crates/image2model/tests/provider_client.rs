@@ -62,7 +62,7 @@ fn client(base_url: String, backoff_max: Duration) -> ProviderClient {
             backoff_max,
             ca_file: None,
         },
-        telemetry_http::HttpClientMiddleware::with_meter(&meter),
+        otelbricks_http::HttpClientMiddleware::with_meter(&meter),
         Metrics::new(&meter),
     )
     .expect("client")

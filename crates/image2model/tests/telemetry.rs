@@ -10,7 +10,7 @@ use image2model::app::AppOptions;
 use image2model::sim::SimConfig;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::SpanId;
-use telemetry::testing::{Capture, PointValue};
+use otelbricks_telemetry::testing::{Capture, PointValue};
 
 // `Capture` sets a thread-local subscriber: the default `#[tokio::test]` runtime is
 // current-thread, so the workers and the simulator run on this thread and are captured too.

@@ -1,0 +1,190 @@
+//! Shared by the benches: the subscriber and SDK providers they run under, the router and the
+//! request.
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use http::Request;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::logs::{BatchLogProcessor, LogBatch, LogExporter, SdkLoggerProvider};
+use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider};
+use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter};
+use tracing_subscriber::prelude::*;
+
+/// Exporter that accepts and discards everything (bench only: isolates the app-side cost).
+#[derive(Debug)]
+pub struct Discard;
+
+impl SpanExporter for Discard {
+    async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
+        Ok(())
+    }
+}
+
+impl LogExporter for Discard {
+    async fn export(&self, _batch: LogBatch<'_>) -> OTelSdkResult {
+        Ok(())
+    }
+}
+
+/// The providers of [`install`], for the hand-wired `sdk_floor` stack.
+static PROVIDERS: std::sync::OnceLock<(SdkTracerProvider, SdkLoggerProvider)> =
+    std::sync::OnceLock::new();
+
+pub fn install() -> (
+    otelbricks_telemetry::writer::BatchWriterGuard,
+    tempfile_dir::Dir,
+) {
+    let dir = tempfile_dir::Dir::new();
+    let tp = SdkTracerProvider::builder()
+        .with_span_processor(BatchSpanProcessor::builder(Discard).build())
+        .build();
+    let lp = SdkLoggerProvider::builder()
+        .with_log_processor(BatchLogProcessor::builder(Discard).build())
+        .build();
+    let mp = SdkMeterProvider::builder()
+        .with_reader(ManualReader::builder().build())
+        .build();
+    let _ = PROVIDERS.set((tp.clone(), lp.clone()));
+    opentelemetry::global::set_meter_provider(mp);
+    opentelemetry::global::set_tracer_provider(tp.clone());
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    let file = std::fs::File::create(dir.path().join("bench.json")).expect("file");
+    let (writer, guard) =
+        otelbricks_telemetry::writer::BatchWriter::spawn("bench-log", file, 32 << 20, true)
+            .expect("writer");
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::EnvFilter::new("info,tower_http=debug"))
+        .with(
+            tracing_opentelemetry::layer()
+                .with_tracer(opentelemetry::trace::TracerProvider::tracer(&tp, "bench"))
+                .with_tracked_inactivity(false)
+                .with_threads(false)
+                .with_filter(tracing_subscriber::filter::filter_fn(|m| m.is_span())),
+        )
+        .with(otelbricks_telemetry::json::JsonLayer::new().with_sink(tracing::Level::TRACE, writer))
+        .with(opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(&lp));
+    tracing::subscriber::set_global_default(subscriber).expect("subscriber");
+    (guard, dir)
+}
+
+/// A temporary directory removed on drop (std only).
+mod tempfile_dir {
+    pub struct Dir(std::path::PathBuf);
+    impl Dir {
+        pub fn new() -> Self {
+            let p =
+                std::env::temp_dir().join(format!("telemetry-http-bench-{}", std::process::id()));
+            std::fs::create_dir_all(&p).expect("temp dir");
+            Dir(p)
+        }
+        pub fn path(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// `sdk_floor`: the least a hand-wired OpenTelemetry middleware can do per request with the SDK
+/// alone: extract the parent context, one server span with the four semconv attributes and the
+/// status code, one `http.server.request.duration` record, one `Request completed` log record with
+/// four attributes. No tracing span (so no log correlation for the handler's own lines), no JSON log
+/// line, no request id, user id, active-requests or body-size metrics, the route a constant. It is a
+/// lower bound on the SDK's share of any stack's per-request cost, not something a user should run.
+pub fn sdk_floor(router: Router) -> Router {
+    use opentelemetry::KeyValue;
+    use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _, Severity};
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry::trace::{Span as _, SpanKind, Tracer as _};
+
+    let (tp, lp) = PROVIDERS.get().expect("install() first");
+    let tracer = tp.tracer("sdk_floor");
+    let logger = lp.logger("sdk_floor");
+    let duration = opentelemetry::global::meter("sdk_floor")
+        .f64_histogram("http.server.request.duration")
+        .with_unit("s")
+        .build();
+    router.layer(tower::layer::layer_fn(
+        move |inner: axum::routing::Route| {
+            let (tracer, logger, duration) = (tracer.clone(), logger.clone(), duration.clone());
+            tower::service_fn(move |req: Request<Body>| {
+                let start = std::time::Instant::now();
+                let parent = opentelemetry::global::get_text_map_propagator(|p| {
+                    p.extract(&otelbricks_http::propagation::HeaderExtractor(
+                        req.headers(),
+                    ))
+                });
+                const ROUTE: &str = "/api/v1/jobs/{job_id}";
+                let mut span = tracer
+                    .span_builder("GET /api/v1/jobs/{job_id}")
+                    .with_kind(SpanKind::Server)
+                    .with_attributes([
+                        KeyValue::new("http.request.method", "GET"),
+                        KeyValue::new("http.route", ROUTE),
+                        KeyValue::new("url.scheme", "http"),
+                        KeyValue::new("url.path", req.uri().path().to_owned()),
+                    ])
+                    .start_with_context(&tracer, &parent);
+                let span_context = span.span_context().clone();
+                let (logger, duration) = (logger.clone(), duration.clone());
+                let call = tower::ServiceExt::oneshot(inner.clone(), req);
+                async move {
+                    let resp = call.await?;
+                    let status = i64::from(resp.status().as_u16());
+                    let elapsed = start.elapsed().as_secs_f64();
+                    span.set_attribute(KeyValue::new("http.response.status_code", status));
+                    span.end();
+                    duration.record(
+                        elapsed,
+                        &[
+                            KeyValue::new("http.request.method", "GET"),
+                            KeyValue::new("http.route", ROUTE),
+                            KeyValue::new("http.response.status_code", status),
+                        ],
+                    );
+                    let mut record = logger.create_log_record();
+                    record.set_body("Request completed".into());
+                    record.set_severity_number(Severity::Info);
+                    record.set_severity_text("INFO");
+                    record.set_trace_context(
+                        span_context.trace_id(),
+                        span_context.span_id(),
+                        Some(span_context.trace_flags()),
+                    );
+                    record.add_attributes([
+                        ("method", opentelemetry::logs::AnyValue::from("GET")),
+                        ("path", ROUTE.into()),
+                        ("status_code", status.into()),
+                        ("duration", elapsed.into()),
+                    ]);
+                    logger.emit(record);
+                    Ok::<_, Infallible>(resp)
+                }
+            })
+        },
+    ))
+}
+
+pub fn router() -> Router {
+    Router::new().route("/api/v1/jobs/{job_id}", get(|| async { "hello" }))
+}
+
+pub fn request() -> Request<Body> {
+    Request::builder()
+        .uri("/api/v1/jobs/42")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .body(Body::empty())
+        .expect("request")
+}

@@ -1,0 +1,90 @@
+//! Instructions and allocations per request, for `valgrind --tool=callgrind` (repeatable on a noisy
+//! machine where wall time is not): one stack, `N` requests after a warm-up, allocations counted by a
+//! wrapping global allocator and printed.
+//!
+//! ```text
+//! cargo bench -p otelbricks-http --bench per_request --no-run
+//! BIN=$(ls -t $CARGO_TARGET_DIR/release/deps/per_request-* | grep -v '\.d$' | head -1)
+//! $BIN ours 10000                       # allocations per request
+//! valgrind --tool=callgrind $BIN ours 200; valgrind --tool=callgrind $BIN ours 1200
+//! # (Ir of the second − Ir of the first) / 1000 = instructions per request
+//! ```
+//!
+//! Stacks: `bare`, `ours`, `otel_tower+trace_layer`, `sdk_floor` (as in the `server_layer` bench).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use tower::ServiceExt as _;
+
+mod common;
+use common::{install, request, router};
+
+struct Counting;
+
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+static BYTES: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards every call to `System` unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        BYTES.fetch_add(new_size as u64, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn main() {
+    let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
+    let stack = args.next().unwrap_or_else(|| "ours".into());
+    let n: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    let _keep = install();
+    let app: Router = match stack.as_str() {
+        "bare" => router(),
+        "ours" => router().layer(otelbricks_http::HttpServerLayer::new()),
+        "otel_tower+trace_layer" => router()
+            .layer(opentelemetry_instrumentation_tower::http::server::Layer::new())
+            .layer(tower_http::trace::TraceLayer::new_for_http()),
+        "sdk_floor" => common::sdk_floor(router()),
+        other => panic!("unknown stack {other}"),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut ok = 0u64;
+    for _ in 0..100 {
+        ok += u64::from(rt.block_on(app.clone().oneshot(request())).is_ok());
+    }
+    let (a0, b0) = (
+        ALLOCS.load(Ordering::Relaxed),
+        BYTES.load(Ordering::Relaxed),
+    );
+    for _ in 0..n {
+        ok += u64::from(rt.block_on(app.clone().oneshot(request())).is_ok());
+    }
+    let (a1, b1) = (
+        ALLOCS.load(Ordering::Relaxed),
+        BYTES.load(Ordering::Relaxed),
+    );
+    println!(
+        "{stack}: {n} requests ({ok} ok), {:.2} allocations and {:.0} bytes allocated per request",
+        (a1 - a0) as f64 / n as f64,
+        (b1 - b0) as f64 / n as f64
+    );
+}

@@ -1,0 +1,122 @@
+//! Request ids: a valid incoming `X-Request-ID` is kept, anything else is replaced by a new one.
+
+use http::HeaderValue;
+
+/// The header that carries the request id, in and out.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Longest incoming request id kept.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// The request's id, put in the request extensions by the server layer for handlers to use.
+///
+/// ```
+/// use axum::Extension;
+/// use otelbricks_http::RequestId;
+///
+/// async fn handler(Extension(id): Extension<RequestId>) -> String {
+///     format!("your request was {}", id.as_str())
+/// }
+/// ```
+///
+/// Held as the header value it is sent back as: keeping a valid incoming id copies nothing, and
+/// clones share the bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(HeaderValue);
+
+impl RequestId {
+    /// A fresh random id (UUID v4).
+    pub fn generate() -> Self {
+        let mut buf = uuid::Uuid::encode_buffer();
+        let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+        RequestId(HeaderValue::from_str(text).unwrap_or_else(|_| {
+            unreachable!("a hyphenated UUID is 36 ASCII characters, a valid header value")
+        }))
+    }
+
+    /// The incoming id if it is acceptable: 1 to [`MAX_REQUEST_ID_LEN`] characters out of
+    /// `A-Z a-z 0-9 - _ . : / + =`. Anything else (control characters, quotes, spaces, non-ASCII,
+    /// oversized) is refused, so a client cannot inject into log lines or headers.
+    pub fn from_header(value: &HeaderValue) -> Option<Self> {
+        let bytes = value.as_bytes();
+        let ok = !bytes.is_empty()
+            && bytes.len() <= MAX_REQUEST_ID_LEN
+            && bytes.iter().all(|b| {
+                b.is_ascii_alphanumeric()
+                    || matches!(b, b'-' | b'_' | b'.' | b':' | b'/' | b'+' | b'=')
+            });
+        ok.then(|| RequestId(value.clone()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        // Both constructors admit visible ASCII only, which `to_str` accepts.
+        self.0.to_str().unwrap_or_default()
+    }
+
+    /// The id as the header value it is returned as.
+    pub fn header_value(&self) -> &HeaderValue {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hv(s: &[u8]) -> HeaderValue {
+        HeaderValue::from_bytes(s).expect("header value")
+    }
+
+    #[test]
+    fn safe_incoming_ids_are_kept() {
+        for id in [
+            "abc",
+            "0f8c2a9e-5d1b-4e8a-9c1f-3b2a1d0e9f8a",
+            "trace:1/2+3=4_x.y",
+        ] {
+            assert_eq!(
+                RequestId::from_header(&hv(id.as_bytes())).map(|r| r.as_str().to_owned()),
+                Some(id.to_owned())
+            );
+        }
+    }
+
+    #[test]
+    fn hostile_incoming_ids_are_refused() {
+        let long = [b'a'; MAX_REQUEST_ID_LEN + 1];
+        for id in [
+            &b""[..],
+            b"has space",
+            b"quote\"",
+            b"back\\slash",
+            b"tab\tx",
+            b"{json}",
+            &long[..],
+            b"caf\xc3\xa9",
+        ] {
+            assert!(
+                RequestId::from_header(&hv(id)).is_none(),
+                "{:?} must be refused",
+                String::from_utf8_lossy(id)
+            );
+        }
+        let two_kb = vec![b'x'; 2048];
+        assert!(RequestId::from_header(&hv(&two_kb)).is_none());
+    }
+
+    #[test]
+    fn generated_ids_are_valid_incoming_ids() {
+        let id = RequestId::generate();
+        assert_eq!(
+            RequestId::from_header(&hv(id.as_str().as_bytes())),
+            Some(id)
+        );
+    }
+}

@@ -1,0 +1,456 @@
+//! One call in `main` gives a Rust service OpenTelemetry traces, metrics and logs.
+//!
+//! ```no_run
+//! fn main() -> Result<(), otelbricks_telemetry::TelemetryError> {
+//!     let _telemetry = otelbricks_telemetry::builder("checkout")
+//!         .service_version(env!("CARGO_PKG_VERSION"))
+//!         .install()?;
+//!     tracing::info!(order_id = 42, "service started");
+//!     Ok(())
+//! } // the guard flushes and shuts everything down, bounded in time
+//! ```
+//!
+//! What [`TelemetryBuilder::install`] sets up:
+//! - a tracer provider exporting OTLP (gRPC or HTTP/protobuf) with a parent-based sampler, the W3C
+//!   trace-context and baggage propagators, and the `tracing-opentelemetry` layer, so `tracing` spans
+//!   become OTel spans;
+//! - a meter provider with a periodic OTLP reader and a Prometheus pull reader served on an admin
+//!   listener (default `127.0.0.1:9464/metrics`), explicit second-based buckets for HTTP durations and
+//!   a cardinality limit per instrument;
+//! - a logger provider exporting `tracing` events as OTLP log records with trace and span ids;
+//! - JSON log lines ([`json`]) on the console (readable text when `ENVIRONMENT=development`) and in
+//!   `<log dir>/<service>.json` and `<service>_errors.json`, rotated by size with gzip;
+//! - self-metrics: spans and log records dropped by full queues, export outcomes, log lines dropped
+//!   by the file writer.
+//!
+//! Configuration: builder methods set defaults; the standard `OTEL_*` variables and our
+//! `TELEMETRY_*` variables override them (see the README's table). An invalid value is an error
+//! naming the variable and the value.
+
+#![warn(missing_docs)]
+
+mod admin;
+#[cfg(feature = "log-archival")]
+mod archival;
+mod config;
+mod export;
+mod files;
+pub mod json;
+mod pipeline;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod writer;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+#[cfg(feature = "log-archival")]
+pub use archival::LogArchival;
+pub use config::{ConsoleFormat, OtlpProtocol, PropagatorKind, SamplerConfig, Signal};
+pub use files::log_file_path;
+pub use pipeline::{HTTP_DURATION_BUCKETS, no_feedback_target};
+
+use config::{Defaults, EnvSource, Settings};
+
+/// Errors from [`TelemetryBuilder::install`] and [`TelemetryGuard::shutdown`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TelemetryError {
+    /// A configuration value is invalid.
+    #[error("invalid {var}={value:?}: {reason}")]
+    InvalidConfig {
+        /// The environment variable (or builder setting) at fault.
+        var: String,
+        /// The value it had.
+        value: String,
+        /// What was expected.
+        reason: String,
+    },
+    /// The log directory cannot be created or written.
+    #[error("log directory {path} is not writable (TELEMETRY_LOG_DIR)")]
+    LogDir {
+        /// The directory or file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The admin listener cannot listen on its address.
+    #[error("admin listener cannot listen on {addr} (TELEMETRY_ADMIN_ADDR)")]
+    AdminListener {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An OTLP exporter cannot be built.
+    #[error("cannot build the OTLP {signal} exporter: {reason}")]
+    Exporter {
+        /// `traces`, `metrics` or `logs`.
+        signal: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The Prometheus reader cannot be built.
+    #[error("cannot build the Prometheus reader: {0}")]
+    Prometheus(String),
+    /// The telemetry background thread cannot be started.
+    #[error("cannot start the telemetry runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// Another global `tracing` subscriber is already installed.
+    #[error("a global tracing subscriber is already installed: {0}")]
+    SubscriberAlreadySet(String),
+    /// Shutdown did not finish within its time bound; what was still queued is lost.
+    #[error("telemetry shutdown did not finish within {0:?}")]
+    ShutdownTimeout(Duration),
+    /// Shutdown finished, but a provider reported an error (e.g. the last export failed).
+    #[error("telemetry shutdown: {0}")]
+    Shutdown(String),
+}
+
+/// Starts a [`TelemetryBuilder`] for the service `service_name` (overridable by `OTEL_SERVICE_NAME`).
+pub fn builder(service_name: &str) -> TelemetryBuilder {
+    TelemetryBuilder {
+        defaults: Defaults::new(service_name),
+        env: EnvSource::process(),
+        histogram_buckets: Vec::new(),
+        host_metrics: None,
+        #[cfg(feature = "log-archival")]
+        archival: None,
+    }
+}
+
+/// Installs telemetry with every default: `builder(service_name).install()`.
+pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
+    builder(service_name).install()
+}
+
+/// Configures and installs the telemetry pipeline. Every setting has a default; the environment
+/// overrides what code sets.
+#[must_use = "call install() to set telemetry up"]
+pub struct TelemetryBuilder {
+    defaults: Defaults,
+    env: EnvSource,
+    histogram_buckets: Vec<(String, Vec<f64>)>,
+    host_metrics: Option<pipeline::HostStart>,
+    #[cfg(feature = "log-archival")]
+    archival: Option<LogArchival>,
+}
+
+impl std::fmt::Debug for TelemetryBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelemetryBuilder")
+            .field("defaults", &self.defaults)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TelemetryBuilder {
+    /// `service.version` of the resource.
+    pub fn service_version(mut self, version: impl Into<String>) -> Self {
+        self.defaults.service_version = Some(version.into());
+        self
+    }
+
+    /// `deployment.environment.name` (overridden by `ENVIRONMENT`). `development` selects the
+    /// readable console format.
+    pub fn environment(mut self, environment: impl Into<String>) -> Self {
+        self.defaults.environment = Some(environment.into());
+        self
+    }
+
+    /// Default level filter directives, `RUST_LOG` syntax (overridden by `RUST_LOG`).
+    pub fn filter(mut self, directives: impl Into<String>) -> Self {
+        self.defaults.filter = directives.into();
+        self
+    }
+
+    /// Directory of the log files (default `logs`; `TELEMETRY_LOG_DIR`).
+    pub fn log_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.defaults.log_dir = Some(dir.into());
+        self
+    }
+
+    /// No log files, console only (`TELEMETRY_LOG_DIR=off`).
+    pub fn without_log_files(mut self) -> Self {
+        self.defaults.log_dir = None;
+        self
+    }
+
+    /// Size at which `<service>.json` rotates and how many rotated files are kept
+    /// (default 50 MiB and 10; `TELEMETRY_LOG_MAX_BYTES`, `TELEMETRY_LOG_MAX_FILES`).
+    pub fn log_rotation(mut self, max_bytes: u64, max_files: usize) -> Self {
+        self.defaults.log_max_bytes = max_bytes.max(1);
+        self.defaults.log_max_files = max_files.max(1);
+        self
+    }
+
+    /// The same for `<service>_errors.json` (default 10 MiB and 5;
+    /// `TELEMETRY_ERROR_LOG_MAX_BYTES`, `TELEMETRY_ERROR_LOG_MAX_FILES`).
+    pub fn error_log_rotation(mut self, max_bytes: u64, max_files: usize) -> Self {
+        self.defaults.error_log_max_bytes = max_bytes.max(1);
+        self.defaults.error_log_max_files = max_files.max(1);
+        self
+    }
+
+    /// Drop log-file lines (counted) instead of waiting when the file writer falls 128k lines
+    /// behind (default false: lossless; `TELEMETRY_LOG_FILE_LOSSY`).
+    pub fn log_file_lossy(mut self, lossy: bool) -> Self {
+        self.defaults.log_file_lossy = lossy;
+        self
+    }
+
+    /// Console format (default: JSON, or readable text when the environment is `development`;
+    /// `TELEMETRY_CONSOLE=json|pretty|off`).
+    pub fn console(mut self, format: ConsoleFormat) -> Self {
+        self.defaults.console = Some(format);
+        self
+    }
+
+    /// Address of the admin `/metrics` listener (default `127.0.0.1:9464`; port 0 picks a free one;
+    /// `TELEMETRY_ADMIN_ADDR`).
+    pub fn admin_addr(mut self, addr: SocketAddr) -> Self {
+        self.defaults.admin_addr = Some(addr);
+        self
+    }
+
+    /// No admin listener (`TELEMETRY_ADMIN_ADDR=off`).
+    pub fn without_admin(mut self) -> Self {
+        self.defaults.admin_addr = None;
+        self
+    }
+
+    /// Bearer token the admin listener requires (`TELEMETRY_ADMIN_TOKEN`).
+    pub fn admin_token(mut self, token: impl Into<String>) -> Self {
+        self.defaults.admin_token = Some(token.into());
+        self
+    }
+
+    /// Upper bound of [`TelemetryGuard::shutdown`] (default 5 s; `TELEMETRY_SHUTDOWN_TIMEOUT` in ms).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.defaults.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Most attribute sets kept per instrument; later ones fold into one overflow series
+    /// (default 2000; `TELEMETRY_METRICS_CARDINALITY_LIMIT`).
+    pub fn cardinality_limit(mut self, limit: usize) -> Self {
+        self.defaults.cardinality_limit = limit.max(1);
+        self
+    }
+
+    /// OTLP endpoint of all signals (overridden by `OTEL_EXPORTER_OTLP_ENDPOINT` and the per-signal
+    /// variables). Default `http://localhost:4318` (HTTP) or `http://localhost:4317` (gRPC).
+    pub fn otlp_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.defaults.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// OTLP protocol (default HTTP/protobuf; `OTEL_EXPORTER_OTLP_PROTOCOL`).
+    pub fn otlp_protocol(mut self, protocol: OtlpProtocol) -> Self {
+        self.defaults.protocol = protocol;
+        self
+    }
+
+    /// Sampler (default parent-based always-on; `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`).
+    pub fn sampler(mut self, sampler: SamplerConfig) -> Self {
+        self.defaults.sampler = sampler;
+        self
+    }
+
+    /// Interval of the periodic OTLP metric export (default 60 s; `OTEL_METRIC_EXPORT_INTERVAL`).
+    pub fn metric_export_interval(mut self, interval: Duration) -> Self {
+        self.defaults.metric_export_interval = interval;
+        self
+    }
+
+    /// An extra resource attribute (`OTEL_RESOURCE_ATTRIBUTES` adds more).
+    pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.defaults
+            .extra_resource
+            .push((key.into(), value.into()));
+        self
+    }
+
+    /// Explicit bucket boundaries for the histogram named `instrument`, for instruments created
+    /// without boundaries of their own. `http.server.request.duration` and
+    /// `http.client.request.duration` get [`HTTP_DURATION_BUCKETS`] without asking.
+    pub fn histogram_buckets(mut self, instrument: impl Into<String>, bounds: &[f64]) -> Self {
+        self.histogram_buckets
+            .push((instrument.into(), bounds.to_vec()));
+        self
+    }
+
+    /// Also reports host and process metrics (`system.*`, `process.*`, see the `host-metrics`
+    /// crate) on the telemetry meter provider, sampled on their own thread, and adds the host's
+    /// `os.*`/`host.arch` attributes to the resource.
+    ///
+    /// ```no_run
+    /// let _telemetry = otelbricks_telemetry::builder("checkout")
+    ///     .with_host_metrics(otelbricks_host_metrics::HostMetrics::builder())
+    ///     .install()?;
+    /// # Ok::<(), otelbricks_telemetry::TelemetryError>(())
+    /// ```
+    #[cfg(feature = "host-metrics")]
+    pub fn with_host_metrics(mut self, host: otelbricks_host_metrics::HostMetricsBuilder) -> Self {
+        for kv in otelbricks_host_metrics::resource_attributes() {
+            let key = kv.key.as_str().to_owned();
+            if !self.defaults.extra_resource.iter().any(|(k, _)| *k == key) {
+                self.defaults
+                    .extra_resource
+                    .push((key, kv.value.as_str().into_owned()));
+            }
+        }
+        self.host_metrics = Some(Box::new(move |meter: &opentelemetry::metrics::Meter| {
+            host.build()
+                .start(meter)
+                .map(|h| Box::new(h) as Box<dyn std::any::Any + Send>)
+                .map_err(|e| e.to_string())
+        }));
+        self
+    }
+
+    /// Reads configuration from `lookup` instead of the process environment (for tests, or a
+    /// service that keeps its settings elsewhere).
+    pub fn env_lookup(
+        mut self,
+        lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.env = EnvSource::from_fn(lookup);
+        self
+    }
+
+    /// Archives compressed log rotations and deletes old archives on a timer (feature
+    /// `log-archival`, done by `logkit`); see [`LogArchival`]. Also switched on by
+    /// `TELEMETRY_LOG_ARCHIVE=true`. Needs log files (a log directory).
+    #[cfg(feature = "log-archival")]
+    pub fn log_archival(mut self, policy: LogArchival) -> Self {
+        self.archival = Some(policy);
+        self
+    }
+
+    /// Validates the configuration without installing anything.
+    pub fn validate(&self) -> Result<(), TelemetryError> {
+        Settings::resolve(&self.defaults, &self.env)?;
+        #[cfg(feature = "log-archival")]
+        LogArchival::resolve(self.archival.clone(), &self.env)?;
+        #[cfg(not(feature = "log-archival"))]
+        refuse_archival_without_feature(&self.env)?;
+        Ok(())
+    }
+
+    /// Builds every provider, sets the OTel globals (tracer and meter providers, propagator) and the
+    /// global `tracing` subscriber, and starts the admin listener.
+    pub fn install(self) -> Result<TelemetryGuard, TelemetryError> {
+        let settings = Settings::resolve(&self.defaults, &self.env)?;
+        #[cfg(feature = "log-archival")]
+        let archival = LogArchival::resolve(self.archival.clone(), &self.env)?;
+        #[cfg(not(feature = "log-archival"))]
+        refuse_archival_without_feature(&self.env)?;
+        #[allow(unused_mut)]
+        let mut guard = pipeline::install(&settings, &self.histogram_buckets, self.host_metrics)?;
+        #[cfg(feature = "log-archival")]
+        if let (Some(policy), Some(dir)) = (archival, settings.log_dir.clone()) {
+            guard.archiver = Some(archival::Archiver::start(dir, policy)?);
+        }
+        Ok(guard)
+    }
+}
+
+/// `TELEMETRY_LOG_ARCHIVE` asks for something this build cannot do: say so instead of ignoring it.
+#[cfg(not(feature = "log-archival"))]
+fn refuse_archival_without_feature(env: &EnvSource) -> Result<(), TelemetryError> {
+    match env.get("TELEMETRY_LOG_ARCHIVE") {
+        Some(v) if !matches!(v.to_ascii_lowercase().as_str(), "false" | "0" | "no" | "off") => {
+            Err(TelemetryError::InvalidConfig {
+                var: "TELEMETRY_LOG_ARCHIVE".into(),
+                value: v,
+                reason: "this build of telemetry has no log archival (enable its `log-archival` feature)".into(),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Keeps telemetry running; flushes and shuts it down, bounded in time, on [`shutdown`] or drop.
+///
+/// Shutdown runs on its own thread, so it cannot deadlock a `current_thread` runtime, and it gives
+/// up after the configured timeout (default 5 s) when the collector is unreachable.
+///
+/// [`shutdown`]: TelemetryGuard::shutdown
+#[must_use = "telemetry stops when the guard is dropped"]
+pub struct TelemetryGuard {
+    inner: Option<pipeline::Running>,
+    timeout: Duration,
+    meter_provider: opentelemetry_sdk::metrics::SdkMeterProvider,
+    admin_addr: Option<SocketAddr>,
+    #[cfg(feature = "log-archival")]
+    archiver: Option<archival::Archiver>,
+}
+
+impl std::fmt::Debug for TelemetryGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelemetryGuard")
+            .field("admin_addr", &self.admin_addr)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TelemetryGuard {
+    /// The address the admin `/metrics` listener is bound to, if it runs.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// The meter provider (also installed as the OTel global).
+    pub fn meter_provider(&self) -> &opentelemetry_sdk::metrics::SdkMeterProvider {
+        &self.meter_provider
+    }
+
+    /// Flushes every signal and the log files, then shuts the providers down. Returns within the
+    /// configured timeout whatever the collector does.
+    pub fn shutdown(mut self) -> Result<(), TelemetryError> {
+        self.shutdown_inner()
+    }
+
+    fn shutdown_inner(&mut self) -> Result<(), TelemetryError> {
+        #[cfg(feature = "log-archival")]
+        drop(self.archiver.take());
+        let Some(running) = self.inner.take() else {
+            return Ok(());
+        };
+        let timeout = self.timeout;
+        let (tx, rx) = mpsc::channel();
+        let spawned = thread::Builder::new()
+            .name("telemetry-shutdown".into())
+            .spawn(move || {
+                let _ = tx.send(running.shutdown(timeout));
+            });
+        if spawned.is_err() {
+            return Err(TelemetryError::Shutdown(
+                "cannot start the shutdown thread".into(),
+            ));
+        }
+        match rx.recv_timeout(timeout + Duration::from_millis(250)) {
+            Ok(result) => result,
+            Err(_) => Err(TelemetryError::ShutdownTimeout(timeout)),
+        }
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        match self.shutdown_inner() {
+            // A last export that failed was already counted and logged (rate-limited); the
+            // embedded default has no collector, so that is the normal case and not worth a line.
+            Ok(()) | Err(TelemetryError::Shutdown(_)) => {}
+            // The subscriber may already be gone; stderr is the one channel left.
+            Err(e) => eprintln!("telemetry: {e}"),
+        }
+    }
+}
