@@ -1,9 +1,8 @@
-//! age (X25519) encryption of archives and decryption of inputs.
+//! age (X25519) decryption of inputs, and key generation for `logkit keygen`.
 
-use crate::error::{InputError, ManageError};
-use std::io::{BufRead, Read, Write};
+use crate::error::InputError;
+use std::io::{BufRead, Read};
 use std::path::Path;
-use std::str::FromStr;
 
 /// Reads the identities (`AGE-SECRET-KEY-1...` lines) of an identity file.
 pub fn load_identities(path: &Path) -> Result<Vec<Box<dyn age::Identity>>, InputError> {
@@ -32,27 +31,6 @@ pub fn decrypt_reader<'a, R: BufRead + 'a>(
         .decrypt(ids.iter().map(|i| i.as_ref() as &dyn age::Identity))
         .map_err(|e| InputError::Age(e.to_string()))?;
     Ok(Box::new(plain))
-}
-
-/// Parses X25519 recipients (`age1...` public keys).
-pub fn parse_recipients(keys: &[String]) -> Result<Vec<age::x25519::Recipient>, ManageError> {
-    keys.iter()
-        .map(|k| {
-            age::x25519::Recipient::from_str(k.trim())
-                .map_err(|e| ManageError::Config(format!("invalid age recipient {k:?}: {e}")))
-        })
-        .collect()
-}
-
-/// Starts an age stream to `recipients` on `w`; call `finish()` on the result.
-pub fn encrypt_writer<W: Write>(
-    w: W,
-    recipients: &[age::x25519::Recipient],
-) -> Result<age::stream::StreamWriter<W>, ManageError> {
-    let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
-        .map_err(|e| ManageError::Encrypt(e.to_string()))?;
-    enc.wrap_output(w)
-        .map_err(|e| ManageError::Encrypt(e.to_string()))
 }
 
 /// A new X25519 key pair: (identity file text, recipient).

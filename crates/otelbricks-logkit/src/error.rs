@@ -6,15 +6,25 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     #[error("I/O error: {0}")]
+    /// Reading failed.
     Io(#[source] std::io::Error),
     #[error("is a directory")]
+    /// A directory was given where a file was expected.
     IsDirectory,
     #[error("age-encrypted, and no identity was given (use --identity FILE)")]
+    /// The input is age-encrypted and no identity was given.
     NoIdentity,
     #[error("cannot decrypt: {0}")]
+    /// The input could not be decrypted (wrong identity, corrupt or oversized header).
     Age(String),
     #[error("cannot read identity file {path}: {reason}")]
-    Identity { path: PathBuf, reason: String },
+    /// The identity file could not be read.
+    Identity {
+        /// The identity file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 /// Errors of the analysis as a whole.
@@ -24,31 +34,6 @@ pub enum AnalyzeError {
     #[error("no log line could be read: {}", .0.join("; "))]
     NothingRead(Vec<String>),
     #[error("worker thread failed: {0}")]
+    /// A worker thread panicked.
     Worker(String),
-}
-
-/// Errors of rotation, archival and cleanup.
-#[derive(Debug, thiserror::Error)]
-pub enum ManageError {
-    #[error("{op} {path}: {source}")]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("encryption: {0}")]
-    Encrypt(String),
-    #[error("invalid configuration: {0}")]
-    Config(String),
-}
-
-impl ManageError {
-    pub(crate) fn io(
-        op: &'static str,
-        path: impl Into<PathBuf>,
-    ) -> impl FnOnce(std::io::Error) -> Self {
-        let path = path.into();
-        move |source| ManageError::Io { op, path, source }
-    }
 }

@@ -11,11 +11,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// One input to analyse.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
+    /// Standard input.
     Stdin,
+    /// A file.
     File(PathBuf),
 }
 
 impl Source {
+    /// How the input is named in reports.
     pub fn name(&self) -> String {
         match self {
             Source::Stdin => "-".to_owned(),
@@ -27,7 +30,9 @@ impl Source {
 /// An argument that named nothing readable.
 #[derive(Debug, Clone)]
 pub struct Unresolved {
+    /// The argument as given.
     pub arg: String,
+    /// Why it names nothing readable.
     pub reason: String,
 }
 
@@ -141,7 +146,9 @@ const AGE_ARMOR: &[u8] = b"-----BEGIN AGE ENCRYPTED FILE-----";
 /// Encodings found on an input, outermost first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layer {
+    /// age-encrypted (binary or armored).
     Age,
+    /// gzip (one or more members).
     Gzip,
 }
 

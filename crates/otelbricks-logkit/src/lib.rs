@@ -1,9 +1,11 @@
-//! `logkit`: log rotation, archival and analysis for the JSON request logs written by the
-//! `telemetry` crate (and by the seed's Python services).
+//! `logkit`: analysis of the JSON request logs written by `otelbricks-telemetry` (and by the
+//! Python design's services); the request-line schema is in the repository's
+//! `docs/log-schema.md`.
 //!
 //! * [`analyze::analyze`] reads files, directories, globs or stdin (plain, gzip, age) and
 //!   returns a [`report::Report`] (errors, performance, daily summary).
-//! * [`manage`] rotates, compresses, archives, encrypts and deletes log files, crash-safely.
+//! * Rotation, archival and cleanup are `otelbricks-logfiles`; the `logkit` binary's `rotate`,
+//!   `archive` and `cleanup` subcommands call it.
 
 pub mod analyze;
 pub mod crypt;
@@ -12,10 +14,9 @@ pub mod html;
 pub mod input;
 mod keys;
 pub mod line;
-pub mod manage;
 pub mod report;
 pub mod timestamp;
 
 pub use analyze::{Options, analyze};
-pub use error::{AnalyzeError, InputError, ManageError};
+pub use error::{AnalyzeError, InputError};
 pub use report::{Report, Section};

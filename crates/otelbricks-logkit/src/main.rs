@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use otelbricks_logkit::manage::{self, ManageConfig};
+use otelbricks_logfiles::{self as manage, ManageConfig};
 use otelbricks_logkit::{Options, Section, timestamp};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;

@@ -14,26 +14,38 @@ pub const TOP_ENDPOINTS: usize = 20;
 pub const TOP_ERRORS: usize = 10;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+/// One endpoint of the top-20 list.
 pub struct EndpointCount {
+    /// Requests.
     pub count: u64,
+    /// The request path (route).
     pub path: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+/// One status code and its count.
 pub struct StatusCount {
+    /// Requests.
     pub count: u64,
+    /// The status code as text (integers as digits, others as their JSON text).
     pub status_code: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+/// One error type and its count.
 pub struct ErrorCount {
+    /// Error lines.
     pub count: u64,
+    /// The `error_type` (`Unknown` when absent).
     pub error_type: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+/// One minute of the error timeline.
 pub struct TimelineMinute {
+    /// Errors by type in that minute.
     pub by_type: BTreeMap<String, u64>,
+    /// Errors in that minute.
     pub count: u64,
     /// `YYYY-MM-DDTHH:MMZ`, or `unknown` for lines without a readable timestamp.
     pub minute: String,
@@ -42,44 +54,64 @@ pub struct TimelineMinute {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
+/// The errors section.
 pub struct Errors {
     /// Every error type, by count (ties: first seen first).
     pub error_counts: Vec<ErrorCount>,
+    /// Errors per minute.
     pub timeline: Vec<TimelineMinute>,
     /// The first 10 of `error_counts`.
     pub top_errors: Vec<ErrorCount>,
+    /// Error lines.
     pub total: u64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+/// Latency of one endpoint.
 pub struct EndpointStats {
+    /// Mean duration, seconds.
     pub avg: f64,
+    /// Requests with a duration.
     pub count: u64,
+    /// Longest duration, seconds.
     pub max: f64,
+    /// Shortest duration, seconds.
     pub min: f64,
+    /// Median, seconds.
     pub p50: f64,
+    /// 95th percentile, seconds.
     pub p95: f64,
+    /// 99th percentile, seconds.
     pub p99: f64,
+    /// The request path (route).
     pub path: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+/// One request slower than the threshold.
 pub struct SlowRequest {
+    /// Duration, seconds.
     pub duration: f64,
+    /// The request path (route).
     pub endpoint: String,
+    /// Its `request_id`, if any.
     pub request_id: Option<String>,
+    /// Its `timestamp` as written, if any.
     pub timestamp: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
+/// The performance section.
 pub struct Performance {
     /// Per endpoint, by request count (ties: first seen first).
     pub endpoint_stats: Vec<EndpointStats>,
     /// `exact` or `sketch` (DDSketch, relative error at most `sketch_relative_error`).
     pub percentile_method: String,
+    /// Relative error bound of the percentiles when a sketch was used.
     pub sketch_relative_error: f64,
     /// The 20 slowest requests above the threshold, slowest first.
     pub slow_requests: Vec<SlowRequest>,
+    /// The slow-request threshold, seconds.
     pub slow_threshold_seconds: f64,
 }
 
@@ -91,43 +123,61 @@ pub struct Summary {
     pub date: Option<String>,
     /// Top 20 endpoints by request count.
     pub endpoints: Vec<EndpointCount>,
+    /// The errors section.
     pub errors: Errors,
+    /// Request lines with a status outside 200..400 (or none).
     pub failed_requests: u64,
+    /// The performance section.
     pub performance: Performance,
     /// Every status code, ascending.
     pub status_codes: Vec<StatusCount>,
+    /// Request lines with a status in 200..400.
     pub successful_requests: u64,
+    /// Request lines.
     pub total_requests: u64,
+    /// Distinct truthy `user_id` values of request lines.
     pub unique_users: u64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+/// A line of an input, for skipped-line reports.
 pub struct LineRef {
+    /// Line number within the input, from 1.
     pub line: u64,
+    /// The input.
     pub source: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+/// Lines skipped for one reason.
 pub struct SkipReason {
+    /// How many.
     pub count: u64,
+    /// The first few of them.
     pub first_lines: Vec<LineRef>,
+    /// The reason (see `Reason::as_str`).
     pub reason: String,
     /// `false` for reasons where the line was still used (e.g. `invalid_duration`).
     pub whole_line: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
+/// Lines that were not analysed.
 pub struct Skipped {
+    /// One entry per reason that occurred.
     pub reasons: Vec<SkipReason>,
     /// Lines left out entirely.
     pub total: u64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+/// One input.
 pub struct SourceReport {
+    /// Bytes read from it.
     pub bytes_read: u64,
     /// Why the input could not be read, or was read only in part.
     pub error: Option<String>,
+    /// The input.
     pub source: String,
 }
 
@@ -136,15 +186,21 @@ pub struct SourceReport {
 /// (the field order of the structs above, which serialize in declaration order).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
+    /// The summary over all days.
     pub overall: Summary,
     /// One summary per UTC day, ascending (`unknown` last).
     pub days: Vec<Summary>,
+    /// Lines that were not analysed, and why.
     pub skipped_lines: Skipped,
+    /// Lines read.
     pub lines_read: u64,
     /// Lines outside `--since/--until`.
     pub filtered_out: u64,
+    /// Earliest timestamp seen.
     pub first_timestamp: Option<String>,
+    /// Latest timestamp seen.
     pub last_timestamp: Option<String>,
+    /// The inputs.
     pub sources: Vec<SourceReport>,
 }
 
@@ -404,8 +460,11 @@ impl Serialize for ReportJson<'_> {
 /// Which part of the report a command shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
+    /// Error counts and timeline.
     Errors,
+    /// Per-endpoint latency.
     Perf,
+    /// The daily summary.
     Summary,
 }
 

@@ -6,7 +6,9 @@
 /// Microseconds since the Unix epoch (UTC).
 pub type Micros = i64;
 
+/// Microseconds per minute.
 pub const MICROS_PER_MINUTE: i64 = 60_000_000;
+/// Microseconds per day.
 pub const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 #[inline]

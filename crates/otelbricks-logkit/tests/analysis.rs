@@ -1,5 +1,7 @@
 //! Analysis results against a reference computation, the seed's own analyser, and bad input.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 use common::*;
 use std::io::Write;

@@ -1,5 +1,7 @@
 //! The hand-written line scanner agrees with serde_json on valid and broken lines.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use otelbricks_logkit::line::{
     Line, LineParser, borrows_only, parse, parse_bytes, parse_bytes_slow, parse_with_serde,
 };

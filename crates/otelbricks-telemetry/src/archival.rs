@@ -1,4 +1,5 @@
-//! Archival and retention of rotated log files on a timer, done by [`logkit`] (feature `log-archival`).
+//! Archival and retention of rotated log files on a timer, done by `otelbricks-logfiles` (feature
+//! `log-archival`), the crate whose `RotatingFile` writes them: one place knows their names.
 //!
 //! The log writer rotates by size and gzips; this moves compressed rotations older than
 //! `archive_after` into `<log dir>/archive/` (encrypted with `age` when recipients are set) and deletes
@@ -15,6 +16,7 @@ use std::thread;
 use std::time::Duration;
 
 use opentelemetry::metrics::Counter;
+use otelbricks_logfiles::ManageConfig;
 
 use crate::TelemetryError;
 use crate::config::EnvSource;
@@ -69,7 +71,7 @@ impl LogArchival {
     }
 
     /// Encrypt archives to these `age` X25519 public keys (`age1...`); read them back with
-    /// `logkit ... --identity FILE`.
+    /// `logkit summary --identity FILE ...`.
     pub fn recipients(mut self, keys: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.recipients = keys.into_iter().map(Into::into).collect();
         self
@@ -121,10 +123,10 @@ impl LogArchival {
                 .map(|k| k.trim().to_owned())
                 .filter(|k| !k.is_empty())
                 .collect();
-            otelbricks_logkit::crypt::parse_recipients(&policy.recipients)
+            otelbricks_logfiles::check_recipients(&policy.recipients)
                 .map_err(|e| invalid("TELEMETRY_LOG_ARCHIVE_RECIPIENTS", &v, e.to_string()))?;
         } else if !policy.recipients.is_empty() {
-            otelbricks_logkit::crypt::parse_recipients(&policy.recipients).map_err(|e| {
+            otelbricks_logfiles::check_recipients(&policy.recipients).map_err(|e| {
                 invalid(
                     "log_archival recipients",
                     &policy.recipients.join(","),
@@ -179,12 +181,11 @@ impl Archiver {
                 .with_description("Archival or cleanup passes that failed.")
                 .build(),
         };
-        let config = otelbricks_logkit::manage::ManageConfig {
-            dir,
+        let config = ManageConfig {
             archive_after: policy.archive_after,
             retention: policy.retention,
             recipients: policy.recipients.clone(),
-            ..Default::default()
+            ..ManageConfig::new(dir)
         };
         let (tx, rx) = mpsc::channel::<()>();
         thread::Builder::new()
@@ -213,15 +214,15 @@ impl Drop for Archiver {
     }
 }
 
-fn pass(config: &otelbricks_logkit::manage::ManageConfig, m: &Instruments) {
-    match otelbricks_logkit::manage::archive(config) {
+fn pass(config: &ManageConfig, m: &Instruments) {
+    match otelbricks_logfiles::archive(config) {
         Ok(done) => m.archived.add(done.len() as u64, &[]),
         Err(e) => {
             m.errors.add(1, &[]);
             tracing::warn!(target: "otelbricks_telemetry::archival", error = %e, dir = %config.dir.display(), "log archival failed");
         }
     }
-    match otelbricks_logkit::manage::cleanup(config) {
+    match otelbricks_logfiles::cleanup(config) {
         Ok(done) => m.deleted.add(done.len() as u64, &[]),
         Err(e) => {
             m.errors.add(1, &[]);

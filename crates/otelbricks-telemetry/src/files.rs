@@ -1,12 +1,12 @@
 //! Log files: `<app>.json` (all levels) and `<app>_errors.json` (ERROR), rotated by size with gzip
-//! and a file count. Rotation is done by `logroller` (it rotates before a write, so a line is never
-//! split, and compresses on its own thread); writes leave the caller's thread through a
-//! [`BatchWriter`], lossless by default.
+//! and a file count. Rotation is `otelbricks_logfiles::RotatingFile` (it rotates before a write, so a
+//! line is never split, and compresses on its own thread), the same crate whose naming archival
+//! reads; writes leave the caller's thread through a [`BatchWriter`], lossless by default.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use logroller::{Compression, LogRollerBuilder, Rotation, RotationSize};
+use otelbricks_logfiles::RotatingFile;
 
 use crate::TelemetryError;
 use crate::writer::{BatchWriter, BatchWriterGuard};
@@ -75,14 +75,8 @@ pub(crate) fn open(
     rotate: Rotate,
     lossy: bool,
 ) -> Result<LogFile, TelemetryError> {
-    let roller = LogRollerBuilder::new(dir, Path::new(name))
-        .rotation(Rotation::SizeBased(RotationSize::Bytes(rotate.max_bytes)))
-        .max_keep_files(rotate.max_files as u64)
-        .compression(Compression::Gzip)
-        .file_mode(0o640)
-        .graceful_shutdown(true)
-        .build()
-        .map_err(|e| dir_error(&dir.join(name), std::io::Error::other(e.to_string())))?;
+    let roller = RotatingFile::open(dir, name, rotate.max_bytes, rotate.max_files)
+        .map_err(|e| dir_error(&dir.join(name), std::io::Error::other(e)))?;
     let (writer, guard) = BatchWriter::spawn(
         &format!("telemetry-log-{name}"),
         roller,

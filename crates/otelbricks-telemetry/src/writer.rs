@@ -8,8 +8,8 @@
 //! flush threshold, and the writer makes one `write` per chunk.
 //!
 //! Lines are appended whole and the buffer is written out whole, so a line is never split, and a
-//! rotating file (logroller rotates before a write that would exceed the limit) rotates between
-//! chunks. When the buffer holds `capacity` bytes the writer is behind: lossless writers make the
+//! rotating file (`otelbricks_logfiles::RotatingFile` rotates before a write that would exceed the
+//! limit) rotates between chunks. When the buffer holds `capacity` bytes the writer is behind: lossless writers make the
 //! caller wait for room; lossy ones drop the line and count it.
 
 use std::io::Write;
@@ -248,7 +248,7 @@ impl BatchWriterGuard {
             }
             std::thread::sleep(Duration::from_millis(2));
         }
-        // Dropping the writer (e.g. logroller) inside the thread waited for its compression.
+        // Dropping the writer (e.g. a `RotatingFile`) inside the thread waited for its compression.
         thread.join().is_ok()
     }
 }

@@ -1,6 +1,8 @@
-//! Rotation, compression, archival, encryption and cleanup.
+//! Rotation, compression, archival and cleanup on a real directory.
 
-use otelbricks_logkit::manage::{self, LineAppender, ManageConfig};
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+use otelbricks_logfiles::{self as manage, LineAppender, ManageConfig};
 use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -215,74 +217,141 @@ fn archive_moves_old_compressed_logs_and_cleanup_deletes_expired_archives() {
     assert_eq!(manage::cleanup(&c).unwrap(), moved);
 }
 
+#[cfg(feature = "age")]
 #[test]
-fn encrypted_archives_are_read_with_the_identity_and_refused_without_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let (secret, public) = otelbricks_logkit::crypt::generate_identity();
-    let idf = d.join("id.txt");
-    std::fs::write(&idf, format!("{secret}\n")).unwrap();
-    let logs = d.join("logs");
-    std::fs::create_dir(&logs).unwrap();
-    let lines: String = (0..100)
-        .map(|i| format!("{{\"message\":\"Request completed\",\"status_code\":{},\"path\":\"/p\",\"duration\":0.{i:02}}}\n", if i % 4 == 0 { 500 } else { 200 }))
-        .collect();
-    std::fs::write(logs.join("app.json"), &lines).unwrap();
-    let c = ManageConfig {
-        max_size: 1,
-        recipients: vec![public],
-        archive_after: Duration::ZERO,
-        ..cfg(&logs)
-    };
-    manage::rotate(&c).unwrap();
-    let archived = manage::archive(&c).unwrap();
-    assert_eq!(archived.len(), 1);
-    assert!(archived[0].to_string_lossy().ends_with(".gz.age"));
-    let raw = std::fs::read(&archived[0]).unwrap();
-    assert!(raw.starts_with(b"age-encryption.org/v1"));
-    let args = vec![archived[0].display().to_string()];
-    let o = otelbricks_logkit::Options {
-        identity: Some(idf.clone()),
-        ..otelbricks_logkit::Options::default()
-    };
-    let rep = otelbricks_logkit::analyze(&args, &o).unwrap();
-    assert_eq!(
-        (rep.overall.total_requests, rep.overall.failed_requests),
-        (100, 25)
-    );
-    // Without an identity, or with the wrong one: a clear error, no crash.
-    let err = otelbricks_logkit::analyze(&args, &otelbricks_logkit::Options::default())
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("no identity"), "{err}");
-    let (other, _) = otelbricks_logkit::crypt::generate_identity();
-    let wrong = d.join("wrong.txt");
-    std::fs::write(&wrong, format!("{other}\n")).unwrap();
-    let err = otelbricks_logkit::analyze(
-        &args,
-        &otelbricks_logkit::Options {
-            identity: Some(wrong),
-            ..otelbricks_logkit::Options::default()
-        },
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(err.contains("decrypt"), "{err}");
-    // A directory with the active log and the encrypted archive: the archive is read too.
-    std::fs::write(logs.join("app.json"), &lines).unwrap();
-    let rep = otelbricks_logkit::analyze(&[logs.display().to_string()], &o).unwrap();
-    assert_eq!(rep.overall.total_requests, 200);
-}
-
-#[test]
-fn invalid_recipient_is_a_typed_configuration_error() {
+fn invalid_recipient_is_a_typed_error() {
     let dir = tempfile::tempdir().unwrap();
     let c = ManageConfig {
         recipients: vec!["age1notakey".into()],
         ..cfg(dir.path())
     };
+    let err = manage::archive(&c).unwrap_err();
+    assert!(
+        matches!(&err, manage::Error::Recipient { key, .. } if key == "age1notakey"),
+        "{err}"
+    );
+}
+
+#[cfg(not(feature = "age"))]
+#[test]
+fn encryption_without_the_age_feature_is_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = ManageConfig {
+        recipients: vec!["age1anykey".into()],
+        ..cfg(dir.path())
+    };
     assert!(matches!(
         manage::archive(&c),
-        Err(otelbricks_logkit::ManageError::Config(_))
+        Err(manage::Error::NoEncryption)
     ));
+}
+
+#[test]
+fn an_invalid_pattern_is_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = ManageConfig {
+        pattern: "[".into(),
+        ..cfg(dir.path())
+    };
+    assert!(matches!(
+        manage::rotate(&c),
+        Err(manage::Error::Pattern { .. })
+    ));
+}
+
+#[test]
+fn rotate_archive_and_cleanup_touch_only_the_files_the_pattern_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let unrelated = [
+        "backup.tar.gz",
+        "other.gz",
+        "notes.1.gz",
+        "other.json.12.gz",
+        "other.json.pending.3",
+        "other.json.pending.4.gz.tmp",
+        "other.json",
+    ];
+    for name in unrelated {
+        std::fs::write(d.join(name), b"not ours").unwrap();
+        set_age(&d.join(name), 400);
+    }
+    std::fs::create_dir(d.join("archive")).unwrap();
+    let unrelated_archives = ["other.json.20200101T000000Z.gz", "db.tar.gz", "keys.age"];
+    for name in unrelated_archives {
+        std::fs::write(d.join("archive").join(name), b"not ours").unwrap();
+        set_age(&d.join("archive").join(name), 400);
+    }
+    let c = ManageConfig {
+        pattern: "app.json".into(),
+        max_size: 1,
+        keep: 1,
+        archive_after: Duration::ZERO,
+        retention: Duration::ZERO,
+        ..cfg(d)
+    };
+    for i in 0..3 {
+        std::fs::write(d.join("app.json"), format!("{{\"round\":{i}}}\n")).unwrap();
+        manage::rotate(&c).unwrap();
+    }
+    assert!(d.join("app.json.1.gz").exists() && !d.join("app.json.2.gz").exists());
+    let archived = manage::archive(&c).unwrap();
+    assert_eq!(archived.len(), 1, "{archived:?}");
+    assert_eq!(manage::cleanup(&c).unwrap(), archived);
+    for name in unrelated {
+        assert!(d.join(name).exists(), "{name} was touched");
+    }
+    for name in unrelated_archives {
+        assert!(
+            d.join("archive").join(name).exists(),
+            "archive/{name} was touched"
+        );
+    }
+}
+
+#[test]
+fn the_rotations_the_writer_makes_are_the_ones_archival_finds() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let line = format!("{{\"pad\":\"{}\"}}\n", "x".repeat(100));
+    {
+        let mut w = manage::RotatingFile::open(d, "app.json", 1_000, 3).unwrap();
+        for _ in 0..50 {
+            w.write_all(line.as_bytes()).unwrap();
+        }
+        w.flush().unwrap();
+    } // dropping waits for the compression of the last rotation
+    let names: Vec<String> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for i in 1..=3 {
+        let name = manage::naming::compressed("app.json", i);
+        assert!(names.contains(&name), "{name} missing in {names:?}");
+    }
+    // Nothing is left for `rotate` to finish, and archival moves exactly the writer's rotations.
+    let c = ManageConfig {
+        pattern: "app.json".into(),
+        archive_after: Duration::ZERO,
+        ..cfg(d)
+    };
+    let out = manage::rotate(&c).unwrap();
+    assert!(
+        out.rotated.is_empty() && out.compressed.is_empty() && out.removed.is_empty(),
+        "{out:?}"
+    );
+    assert_eq!(manage::archive(&c).unwrap().len(), 3);
+    let mut total = manage::read_decompressed(&d.join("app.json"))
+        .unwrap()
+        .len();
+    for e in std::fs::read_dir(d.join("archive")).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(manage::naming::base_of(&name), Some("app.json"), "{name}");
+        let data = manage::read_decompressed(&p).unwrap();
+        assert!(data.ends_with(b"\n"), "{name} ends mid-line");
+        total += data.len();
+    }
+    assert!(total <= 50 * line.len() && total.is_multiple_of(line.len()));
 }
