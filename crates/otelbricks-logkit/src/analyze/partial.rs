@@ -160,7 +160,7 @@ impl Partial {
         self.aggregate(&l, seq, chunk, n, opts);
         if self.parser.last_was_plain() {
             // A plain line's strings are all borrowed from the input: nothing to free, so
-            // the drop (a check of all nine fields) is skipped.
+            // the drop (a check of all ten fields) is skipped.
             debug_assert!(line::borrows_only(&l));
             std::mem::forget(l);
         }
@@ -172,10 +172,8 @@ impl Partial {
             l.level.as_ref().and_then(Val::as_str),
             Some("ERROR" | "CRITICAL")
         );
-        let completed = l.message.as_ref().and_then(Val::as_str).is_some_and(|m| {
-            <&[u8; 17]>::try_from(m.as_bytes()).is_ok_and(|a| a == b"Request completed")
-        });
-        if !is_error && !completed {
+        let request = l.is_request();
+        if !is_error && !request {
             return;
         }
         let ts = l
@@ -218,7 +216,7 @@ impl Partial {
                 m.add_request_id(seq, &rid.key());
             }
         }
-        if completed {
+        if request {
             agg.total += 1;
             let ok = match &l.status_code {
                 None => {

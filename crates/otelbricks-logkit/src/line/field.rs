@@ -14,6 +14,7 @@ pub(super) enum Field {
     Path,
     StatusCode,
     Duration,
+    Method,
     Other,
 }
 
@@ -64,7 +65,7 @@ const fn le_word(k: &[u8], at: usize, len: usize) -> u64 {
     w
 }
 
-/// Slot of a key in [`KEYS`]: collision-free for the nine field names.
+/// Slot of a key in [`KEYS`]: collision-free for the ten field names.
 #[inline(always)]
 const fn key_slot(k: &[u8]) -> usize {
     (k[0] as usize * 2 + k.len() + k[k.len() - 1] as usize) & 31
@@ -73,7 +74,7 @@ const fn key_slot(k: &[u8]) -> usize {
 /// The field names by [`key_slot`]: (field, length, [`key_words`]).
 static KEYS: [(Field, usize, u64, u64); 32] = {
     let mut t = [(Field::Other, 0usize, 0u64, 0u64); 32];
-    let names: [(&[u8], Field); 9] = [
+    let names: [(&[u8], Field); 10] = [
         (b"path", Field::Path),
         (b"level", Field::Level),
         (b"message", Field::Message),
@@ -83,6 +84,7 @@ static KEYS: [(Field, usize, u64, u64); 32] = {
         (b"error_type", Field::ErrorType),
         (b"request_id", Field::RequestId),
         (b"status_code", Field::StatusCode),
+        (b"method", Field::Method),
     ];
     let mut i = 0;
     while i < names.len() {

@@ -161,9 +161,29 @@ pub struct Line<'a> {
     pub status_code: Option<Val<'a>>,
     /// `duration`: the request's duration in seconds.
     pub duration: Option<Val<'a>>,
+    /// `method`: the HTTP method of a request line.
+    pub method: Option<Val<'a>>,
 }
 
 impl<'a> Line<'a> {
+    /// Whether this is a request line (the schema in the repository's `docs/log-schema.md`):
+    /// it has `method`, `path`, `status_code` and `duration`, whatever its `message` and
+    /// level, or its `message` is exactly `Request completed` (the Python design's lines).
+    #[inline]
+    pub fn is_request(&self) -> bool {
+        (self.method.is_some()
+            && self.path.is_some()
+            && self.status_code.is_some()
+            && self.duration.is_some())
+            || self
+                .message
+                .as_ref()
+                .and_then(Val::as_str)
+                .is_some_and(|m| {
+                    <&[u8; 17]>::try_from(m.as_bytes()).is_ok_and(|a| a == b"Request completed")
+                })
+    }
+
     /// The slot a known field is stored in; `None` for [`Field::Other`] (skipped).
     #[inline]
     fn slot(&mut self, field: Field) -> Option<&mut Option<Val<'a>>> {
@@ -177,6 +197,7 @@ impl<'a> Line<'a> {
             Field::Path => &mut self.path,
             Field::StatusCode => &mut self.status_code,
             Field::Duration => &mut self.duration,
+            Field::Method => &mut self.method,
             Field::Other => return None,
         })
     }
@@ -252,6 +273,7 @@ pub fn borrows_only(l: &Line<'_>) -> bool {
         &l.path,
         &l.status_code,
         &l.duration,
+        &l.method,
     ]
     .iter()
     .all(|v| !matches!(v, Some(Val::Str(Cow::Owned(_)))))

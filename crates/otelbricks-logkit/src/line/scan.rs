@@ -398,7 +398,7 @@ impl<'a> Scanner<'a, '_> {
             b'l' if is(rest, b"level") => (Field::Level, 5),
             b'l' if is(rest, b"logger") => (Field::Other, 6),
             b'm' if is(rest, b"message") => (Field::Message, 7),
-            b'm' if is(rest, b"method") => (Field::Other, 6),
+            b'm' if is(rest, b"method") => (Field::Method, 6),
             b'r' if is(rest, b"request_id") => (Field::RequestId, 10),
             b'p' if is(rest, b"path") => (Field::Path, 4),
             b's' if is(rest, b"status_code") => (Field::StatusCode, 11),

@@ -154,7 +154,12 @@ pub fn reference(text: &str) -> Reference {
             }
             *er.entry(t).or_insert(0) += 1;
         }
-        if e.get("message").and_then(Value::as_str) != Some("Request completed") {
+        // A request line (docs/log-schema.md): the four request fields, or the Python design's
+        // `Request completed` message.
+        let fields = ["method", "path", "status_code", "duration"];
+        let request = fields.iter().all(|f| e.contains_key(*f))
+            || e.get("message").and_then(Value::as_str) == Some("Request completed");
+        if !request {
             continue;
         }
         r.total += 1;
