@@ -15,6 +15,7 @@ pub mod input;
 mod keys;
 pub mod line;
 pub mod report;
+pub mod terminal;
 pub mod timestamp;
 
 pub use analyze::{Options, analyze};

@@ -3,6 +3,7 @@
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use otelbricks_logfiles::{self as manage, ManageConfig};
+use otelbricks_logkit::terminal::escape;
 use otelbricks_logkit::{Options, Section, timestamp};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -172,6 +173,11 @@ fn run_analysis(a: AnalyzeArgs, section: Section) -> Result<()> {
     Ok(())
 }
 
+/// A path for the terminal: its control characters escaped (file names are anyone's).
+fn shown(p: &std::path::Path) -> String {
+    escape(&p.display().to_string()).into_owned()
+}
+
 fn manage_config(m: &ManageArgs) -> ManageConfig {
     ManageConfig {
         dir: m.dir.clone(),
@@ -196,13 +202,13 @@ fn real_main() -> Result<()> {
             let r = manage::rotate(&manage_config(&m))
                 .with_context(|| format!("rotating logs in {}", m.dir.display()))?;
             for p in &r.rotated {
-                println!("rotated {}", p.display());
+                println!("rotated {}", shown(p));
             }
             for p in &r.compressed {
-                println!("compressed {}", p.display());
+                println!("compressed {}", shown(p));
             }
             for p in &r.removed {
-                println!("removed {}", p.display());
+                println!("removed {}", shown(p));
             }
             Ok(())
         }
@@ -210,7 +216,7 @@ fn real_main() -> Result<()> {
             let moved = manage::archive(&manage_config(&m))
                 .with_context(|| format!("archiving logs in {}", m.dir.display()))?;
             for p in moved {
-                println!("archived {}", p.display());
+                println!("archived {}", shown(&p));
             }
             Ok(())
         }
@@ -218,7 +224,7 @@ fn real_main() -> Result<()> {
             let removed = manage::cleanup(&manage_config(&m))
                 .with_context(|| format!("cleaning archives in {}", m.dir.display()))?;
             for p in removed {
-                println!("deleted {}", p.display());
+                println!("deleted {}", shown(&p));
             }
             Ok(())
         }
@@ -240,7 +246,7 @@ fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("logkit: error: {e:#}");
+            eprintln!("logkit: error: {}", escape(&format!("{e:#}")));
             ExitCode::from(2)
         }
     }

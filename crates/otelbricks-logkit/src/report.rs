@@ -512,7 +512,7 @@ impl Report {
                         text_summary(
                             &mut o,
                             d,
-                            &format!("Day {}", d.date.as_deref().unwrap_or("?")),
+                            &format!("Day {}", esc(d.date.as_deref().unwrap_or("?"))),
                         );
                     }
                 }
@@ -533,6 +533,11 @@ fn fmt_s(x: f64) -> String {
     }
 }
 
+/// A log-controlled value for the text report (see [`crate::terminal`]).
+fn esc(s: &str) -> std::borrow::Cow<'_, str> {
+    crate::terminal::escape(s)
+}
+
 fn text_summary(o: &mut String, s: &Summary, title: &str) {
     let _ = writeln!(o, "== {title} ==");
     let _ = writeln!(
@@ -544,16 +549,16 @@ fn text_summary(o: &mut String, s: &Summary, title: &str) {
     let w = s
         .endpoints
         .iter()
-        .map(|e| e.path.len())
+        .map(|e| esc(&e.path).len())
         .max()
         .unwrap_or(8)
         .max(8);
     for e in &s.endpoints {
-        let _ = writeln!(o, "  {:<w$}  {:>10}", e.path, e.count);
+        let _ = writeln!(o, "  {:<w$}  {:>10}", esc(&e.path), e.count);
     }
     let _ = writeln!(o, "\nStatus codes:");
     for c in &s.status_codes {
-        let _ = writeln!(o, "  {:<6} {:>10}", c.status_code, c.count);
+        let _ = writeln!(o, "  {:<6} {:>10}", esc(&c.status_code), c.count);
     }
     let _ = writeln!(o);
     text_errors(o, &s.errors, false);
@@ -563,19 +568,24 @@ fn text_summary(o: &mut String, s: &Summary, title: &str) {
 fn text_errors(o: &mut String, e: &Errors, timeline: bool) {
     let _ = writeln!(o, "Errors: {}", e.total);
     for c in &e.top_errors {
-        let _ = writeln!(o, "  {:<30} {:>10}", c.error_type, c.count);
+        let _ = writeln!(o, "  {:<30} {:>10}", esc(&c.error_type), c.count);
     }
     if timeline && !e.timeline.is_empty() {
         let _ = writeln!(o, "\nError timeline (per minute):");
         for m in &e.timeline {
-            let types: Vec<String> = m.by_type.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let types: Vec<String> = m
+                .by_type
+                .iter()
+                .map(|(k, v)| format!("{}={v}", esc(k)))
+                .collect();
+            let ids: Vec<_> = m.request_ids.iter().map(|r| esc(r)).collect();
             let _ = writeln!(
                 o,
                 "  {}  {:>6}  {}  [{}]",
-                m.minute,
+                esc(&m.minute),
                 m.count,
                 types.join(" "),
-                m.request_ids.join(", ")
+                ids.join(", ")
             );
         }
     }
@@ -587,7 +597,7 @@ fn text_perf(o: &mut String, p: &Performance) {
     let w = p
         .endpoint_stats
         .iter()
-        .map(|e| e.path.len())
+        .map(|e| esc(&e.path).len())
         .max()
         .unwrap_or(8)
         .max(8);
@@ -600,7 +610,7 @@ fn text_perf(o: &mut String, p: &Performance) {
         let _ = writeln!(
             o,
             "  {:<w$}  {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-            e.path,
+            esc(&e.path),
             e.count,
             fmt_s(e.avg),
             fmt_s(e.min),
@@ -621,9 +631,9 @@ fn text_perf(o: &mut String, p: &Performance) {
             o,
             "  {:>9}  {:<28} {}  {}",
             fmt_s(s.duration),
-            s.endpoint,
-            s.timestamp.as_deref().unwrap_or("-"),
-            s.request_id.as_deref().unwrap_or("-")
+            esc(&s.endpoint),
+            esc(s.timestamp.as_deref().unwrap_or("-")),
+            esc(s.request_id.as_deref().unwrap_or("-"))
         );
     }
     let _ = writeln!(o);
@@ -636,14 +646,14 @@ fn text_footer(o: &mut String, r: &Report) {
         r.lines_read,
         r.skipped_lines.total,
         r.filtered_out,
-        r.first_timestamp.as_deref().unwrap_or("-"),
-        r.last_timestamp.as_deref().unwrap_or("-")
+        esc(r.first_timestamp.as_deref().unwrap_or("-")),
+        esc(r.last_timestamp.as_deref().unwrap_or("-"))
     );
     for s in &r.skipped_lines.reasons {
         let lines: Vec<String> = s
             .first_lines
             .iter()
-            .map(|l| format!("{}:{}", l.source, l.line))
+            .map(|l| format!("{}:{}", esc(&l.source), l.line))
             .collect();
         let _ = writeln!(
             o,
@@ -655,7 +665,7 @@ fn text_footer(o: &mut String, r: &Report) {
     }
     for s in &r.sources {
         if let Some(e) = &s.error {
-            let _ = writeln!(o, "  warning: {}: {}", s.source, e);
+            let _ = writeln!(o, "  warning: {}: {}", esc(&s.source), esc(e));
         }
     }
 }

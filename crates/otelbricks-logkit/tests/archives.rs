@@ -71,3 +71,57 @@ fn encrypted_archives_are_read_with_the_identity_and_refused_without_it() {
     let rep = otelbricks_logkit::analyze(&[logs.display().to_string()], &o).unwrap();
     assert_eq!(rep.overall.total_requests, 200);
 }
+
+#[test]
+fn an_age_input_with_a_huge_header_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (secret, _) = otelbricks_logkit::crypt::generate_identity();
+    let idf = d.join("id.txt");
+    std::fs::write(&idf, format!("{secret}\n")).unwrap();
+    // A 10 MB stanza: the age crate alone spends minutes parsing such a header.
+    let mut data = b"age-encryption.org/v1\n-> X25519 ".to_vec();
+    data.extend(std::iter::repeat_n(b'A', 10 << 20));
+    data.extend_from_slice(b"\n--- 0123456789\npayload");
+    let p = d.join("big-header.json.age");
+    std::fs::write(&p, &data).unwrap();
+    let err = otelbricks_logkit::analyze(
+        &[p.display().to_string()],
+        &otelbricks_logkit::Options {
+            identity: Some(idf),
+            ..otelbricks_logkit::Options::default()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("age header is longer than 64 KiB"), "{err}");
+}
+
+#[test]
+fn logkit_rotate_with_a_pattern_leaves_unrelated_gz_files_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let unrelated = [
+        "backup.tar.gz",
+        "db.11.gz",
+        "other.json.12.gz",
+        "app.json.bak.gz",
+    ];
+    for name in unrelated {
+        std::fs::write(d.join(name), b"not ours").unwrap();
+    }
+    for i in 0..12 {
+        std::fs::write(d.join("app.json"), format!("{{\"round\":{i}}}\n")).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_logkit"))
+            .args(["rotate", "--pattern", "app.json", "--keep", "10"])
+            .args(["--max-size", "1", "--settle", "0s", "--dir"])
+            .arg(d)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    assert!(d.join("app.json.10.gz").exists() && !d.join("app.json.11.gz").exists());
+    for name in unrelated {
+        assert!(d.join(name).exists(), "{name} was deleted");
+    }
+}

@@ -231,7 +231,7 @@ pub fn run(sources: &[Source], opts: &Options) -> Result<Analysis, AnalyzeError>
             let first = feeder.next_id;
             let name = src.name();
             if let Some(pb) = &bar {
-                pb.set_message(name.clone());
+                pb.set_message(crate::terminal::escape(&name).into_owned());
             }
             if let Some((f, size)) = input::plain_file(src) {
                 feeder.feed_ranges(i as u32, f, size, &counter, bar.as_ref());
