@@ -2,7 +2,7 @@
 //! (optionally `age`-encrypted), retention. One crate owns the file names, so the writer that
 //! rotates and the jobs that archive and delete agree on them ([`naming`]).
 //!
-//! * [`RotatingFile`]: the writer side. An active file rotated by size before a write that would
+//! * `RotatingFile` (feature `writer`, on by default): the writer side. An active file rotated by size before a write that would
 //!   cross the limit, rotations gzipped on a background thread, the newest `keep` kept.
 //! * [`rotate`]: the same rotation done from outside, for appenders that do not rotate
 //!   themselves ([`LineAppender`]); also finishes what a crashed writer left behind.
@@ -43,6 +43,7 @@ mod crypt;
 mod error;
 mod fsutil;
 pub mod naming;
+#[cfg(feature = "writer")]
 mod rolling;
 mod rotate;
 
@@ -56,6 +57,7 @@ pub use crypt::check_recipients;
 pub use crypt::parse_recipients;
 pub use error::Error;
 pub use fsutil::{open_append, rename_no_replace};
+#[cfg(feature = "writer")]
 pub use rolling::RotatingFile;
 pub use rotate::{RotateOutcome, rotate};
 

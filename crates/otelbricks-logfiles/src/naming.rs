@@ -1,4 +1,4 @@
-//! The names of rotated files, as the writer ([`RotatingFile`](crate::RotatingFile), `logroller`
+//! The names of rotated files, as the writer (`RotatingFile`, `logroller`
 //! underneath) produces them and as [`rotate`](crate::rotate), [`archive`](crate::archive) and
 //! [`cleanup`](crate::cleanup) read them. This module is the only place that knows them.
 //!

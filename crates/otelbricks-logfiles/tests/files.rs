@@ -309,6 +309,7 @@ fn rotate_archive_and_cleanup_touch_only_the_files_the_pattern_names() {
     }
 }
 
+#[cfg(feature = "writer")]
 #[test]
 fn the_rotations_the_writer_makes_are_the_ones_archival_finds() {
     use std::io::Write;
