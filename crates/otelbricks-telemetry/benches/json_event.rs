@@ -6,19 +6,15 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use logroller::{Compression, LogRollerBuilder, Rotation, RotationSize};
+use otelbricks_logfiles::RotatingFile;
 use otelbricks_telemetry::json::JsonLayer;
 use otelbricks_telemetry::writer::{BatchWriter, BatchWriterGuard};
 use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::prelude::*;
 
-fn roller(dir: &std::path::Path, name: &str) -> logroller::LogRoller {
-    LogRollerBuilder::new(dir, std::path::Path::new(name))
-        .rotation(Rotation::SizeBased(RotationSize::MB(50)))
-        .max_keep_files(3)
-        .compression(Compression::Gzip)
-        .build()
-        .expect("roller")
+/// The rotating file the log files use (50 MiB, 3 kept, gzip).
+fn roller(dir: &std::path::Path, name: &str) -> RotatingFile {
+    RotatingFile::open(dir, name, 50 << 20, 3).expect("rotating file")
 }
 
 /// tracing-appender's non-blocking writer, what tracing-subscriber users pair with it.
