@@ -479,26 +479,40 @@ fn the_dashboard_provider_loads_the_mounted_dashboards_into_a_folder() {
 }
 
 #[test]
-fn alert_annotations_link_to_provisioned_dashboards() {
-    let uids: BTreeSet<String> = dashboards().into_iter().map(|b| b.uid).collect();
+fn alert_dashboard_urls_open_provisioned_dashboards_with_their_variables() {
+    let boards = dashboards();
     for rule in grafana::load_rules(&grafana::rules_dir()).unwrap_or_else(|e| panic!("{e}")) {
-        let Some(link) = rule.annotations.get("dashboard") else {
+        let Some(link) = rule.annotations.get("dashboard_url") else {
             continue;
         };
-        let uid = link
-            .strip_prefix("/d/")
-            .and_then(|r| r.split(['/', '?']).next())
+        let path = link
+            .strip_prefix("http://localhost:3000/d/")
             .unwrap_or_else(|| {
                 panic!(
-                    "{}: dashboard annotation {link:?} is not /d/<uid>...",
+                    "{}: dashboard_url {link:?} is not http://localhost:3000/d/<uid>...",
                     rule.name
                 )
             });
-        assert!(
-            uids.contains(uid),
-            "{}: dashboard {uid} does not exist",
-            rule.name
-        );
+        let uid = path.split(['/', '?']).next().unwrap_or("");
+        let board = boards
+            .iter()
+            .find(|b| b.uid == uid)
+            .unwrap_or_else(|| panic!("{}: dashboard {uid} does not exist", rule.name));
+        let vars: BTreeSet<String> = board.variables().into_iter().map(|v| v.name).collect();
+        for param in path
+            .split_once('?')
+            .map(|(_, q)| q)
+            .unwrap_or("")
+            .split('&')
+        {
+            if let Some(var) = param.strip_prefix("var-").and_then(|p| p.split('=').next()) {
+                assert!(
+                    vars.contains(var),
+                    "{}: {uid} has no variable {var}",
+                    rule.name
+                );
+            }
+        }
     }
 }
 
