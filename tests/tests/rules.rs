@@ -198,7 +198,7 @@ fn error_ratios_read_counters_that_see_every_event_and_have_a_traffic_guard() {
             a.name
         );
         let is_ratio = a.expr.contains("ratio_rate") || a.expr.contains("\n/\n");
-        if is_ratio && a.labels.get("slo").is_some()
+        if is_ratio && a.labels.contains_key("slo")
             || ["HighErrorRate", "JobsFailing"].contains(&a.name.as_str())
         {
             assert!(
