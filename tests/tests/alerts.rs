@@ -113,7 +113,7 @@ fn pushed(alertname: &str, severity: &str, symptom: &str, summary: &str) -> Valu
         "annotations": {
             "summary": summary,
             "description": "pushed by the alert delivery test",
-            "runbook_url": format!("https://example.invalid/otel-rust-stack/blob/main/docs/alerts.md#{}", alertname.to_lowercase()),
+            "runbook_url": format!("https://example.invalid/runbooks#{}", alertname.to_lowercase()),
             "dashboard_url": "http://localhost:3000/d/image2model-overview/service-overview?var-service=checkout",
         },
         "generatorURL": "http://localhost:9090/graph",
@@ -358,10 +358,17 @@ fn check_mail(mail: &Mail) {
         "{subject}"
     );
     let text = mail.decoded();
+    let rule = stack_tests::grafana::load_rules(&stack_tests::grafana::rules_dir())
+        .expect("rules")
+        .into_iter()
+        .find(|r| r.name == "JobsFailing")
+        .expect("JobsFailing");
+    let runbook = rule.annotations["runbook_url"].clone();
+    let dashboard = rule.annotations["dashboard_url"].replace("{{ $labels.job }}", "image2model");
     for needle in [
         "of model generations fail",
-        "https://example.invalid/otel-rust-stack/blob/main/docs/alerts.md#jobsfailing",
-        "http://localhost:3000/d/image2model-models/model-generation?var-service=image2model",
+        runbook.as_str(),
+        dashboard.as_str(),
     ] {
         assert!(text.contains(needle), "the e-mail lacks {needle}:\n{text}");
     }
