@@ -9,7 +9,8 @@
 //!   the two tickets are muted by inhibition and never e-mailed;
 //! - heartbeat: the `Watchdog` reaches its receiver and is repeated after its 5-minute repeat interval, while
 //!   the page, still firing, is not repeated (its repeat interval is hours);
-//! - one path per series: no app metric is stored under two scrape jobs.
+//! - one path per series: no app metric is stored under two scrape jobs, and none carries a label that changes
+//!   at every start (a service.instance.id, a pid, the collector's instance id).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -376,7 +377,7 @@ fn check_mail(mail: &Mail) {
 }
 
 /// No metric name of the app is stored under two scrape jobs (the collector's exporter and the admin
-/// listener): each series has one path into Prometheus.
+/// listener): each series has one path into Prometheus; and none carries a per-start label.
 fn each_app_metric_is_stored_under_one_job(stack: &Stack) {
     let base = stack.prometheus_url();
     let app_metrics = query::prom_query(
@@ -389,6 +390,19 @@ fn each_app_metric_is_stored_under_one_job(stack: &Stack) {
         "too few app metrics to say anything: {}",
         app_metrics.len()
     );
+    // Stable identities: no series carries a label that changes at every start of the app or the collector.
+    for per_start in [
+        r#"{job="image2model", instance=~"[0-9a-f]{8}-[0-9a-f]{4}-.+"}"#,
+        r#"{job="image2model", service_instance_id!=""}"#,
+        r#"{job="image2model", process_pid!=""}"#,
+        r#"{collector_instance_id!=""}"#,
+    ] {
+        let found = query::prom_query(&base, &format!("count({per_start})")).expect("query");
+        assert!(
+            found.is_empty(),
+            "series with a per-start label: {per_start}: {found:?}"
+        );
+    }
     let twice = query::prom_query(
         &base,
         r#"count by (__name__) (group by (__name__, job) ({job=~"image2model.*", __name__!~"up|scrape_.+"})) > 1"#,
