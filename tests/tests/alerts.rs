@@ -342,7 +342,7 @@ fn check_slack(payloads: &[Value]) {
     );
     let text = a["text"].as_str().unwrap_or("");
     assert!(
-        text.contains("docs/alerts.md#sloavailabilitybudgetburn"),
+        text.contains("Runbook: https://example.invalid/runbooks#sloavailabilitybudgetburn"),
         "{text}"
     );
     assert!(!text.contains("{{"), "unexpanded template: {text}");
