@@ -10,14 +10,45 @@ Metric names: see grafana/README.md (verified against the running app and collec
 import json
 import os
 import pathlib
+import urllib.parse
 
 # GRAFANA_DASHBOARDS_OUT: write elsewhere (tests/tests/grafana.rs compares a fresh run with the committed files).
 OUT = pathlib.Path(os.environ.get("GRAFANA_DASHBOARDS_OUT") or pathlib.Path(__file__).resolve().parent / "dashboards")
 PROM = {"type": "prometheus", "uid": "prometheus"}
 LOKI = {"type": "loki", "uid": "loki"}
 SCHEMA_VERSION = 41
-# The admin listener's copy of the app metrics (job "<service>-admin") is not a service of its own.
-NOT_ADMIN = 'job!~".+-admin"'
+ALERTMANAGER = {"type": "alertmanager", "uid": "alertmanager"}
+
+
+def threshold_lines(*steps, color="red"):
+    """Field config that draws alert thresholds on a time series as dashed lines (steps: (value, colour))."""
+    return {"thresholds": {"mode": "absolute", "steps": [{"color": "transparent", "value": None}] +
+                           [{"color": c, "value": v} for v, c in steps]},
+            "custom": {"thresholdsStyle": {"mode": "dashed"}}}
+
+
+def explore(ds_uid, query):
+    """A Grafana Explore link (the Explore URL format of Grafana 10+) for one query on datasource `ds_uid`, over
+    the dashboard's time range; Grafana variables (${...}) stay readable, everything else is URL-encoded."""
+    panes = {"a": {"datasource": ds_uid, "queries": [dict(refId="A", datasource={"uid": ds_uid}, **query)],
+                   "range": {"from": "${__from}", "to": "${__to}"}}}
+    text = urllib.parse.quote(json.dumps(panes, separators=(",", ":")), safe="")
+    for var in ("service", "__from", "__to", "__field.labels.http_route"):
+        text = text.replace(urllib.parse.quote("${" + var + "}", safe=""), "${" + var + "}")
+    return f"/explore?schemaVersion=1&orgId=1&panes={text}"
+
+
+def error_links(route_label=False):
+    """Data links from an error panel to the matching logs (Loki, ERROR lines of the service) and traces
+    (Jaeger, failed spans of the service, of the clicked route when the series has one)."""
+    tags = "error=true" + (' http.route="${__field.labels.http_route}"' if route_label else "")
+    return [
+        {"title": "Error logs of ${service} (Loki)", "targetBlank": True,
+         "url": explore("loki", {"expr": '{service_name="${service}"} | severity_text=~"ERROR|FATAL"',
+                                 "queryType": "range"})},
+        {"title": "Failed traces of ${service} (Jaeger)", "targetBlank": True,
+         "url": explore("jaeger", {"queryType": "search", "service": "${service}", "tags": tags})},
+    ]
 
 DASHBOARDS = [
     ("image2model-overview", "Service overview"),
@@ -85,6 +116,8 @@ class Board:
         defaults = {"unit": unit}
         if field:
             defaults.update(field)
+        if links:
+            defaults["links"] = links
         p = {
             "id": self.next_id,
             "type": kind,
@@ -96,8 +129,6 @@ class Board:
             "fieldConfig": {"defaults": defaults, "overrides": []},
             "options": options or {},
         }
-        if links:
-            p["links"] = links
         self.panels.append(p)
         self.next_id += 1
 
@@ -105,6 +136,22 @@ class Board:
         opts = {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
                 "tooltip": {"mode": "multi", "sort": "desc"}}
         self.panel("timeseries", title, targets, options=opts, **kw)
+
+    def alert_list(self, title, label_filter, w=12, h=8):
+        """Grafana's alert list: the Prometheus rules' alerts (the Prometheus datasource manages them, its
+        Alertmanager is the provisioned one), filtered by label, firing and pending."""
+        self.panels.append({
+            "id": self.next_id, "type": "alertlist", "title": title, "gridPos": self._place(w, h),
+            "datasource": ALERTMANAGER,
+            "options": {"viewMode": "list", "groupMode": "default", "groupBy": [], "maxItems": 20,
+                        "sortOrder": 1, "dashboardAlerts": False, "alertName": "", "showInstances": True,
+                        "alertInstanceLabelFilter": label_filter,
+                        "stateFilter": {"firing": True, "pending": True, "noData": False, "normal": False,
+                                        "error": True}},
+            "links": [{"title": "Alert groups and silences (Alertmanager)",
+                       "url": "/alerting/groups?alertmanager=Alertmanager", "targetBlank": True}],
+        })
+        self.next_id += 1
 
     def stat(self, title, targets, **kw):
         kw.setdefault("w", 6)
@@ -149,7 +196,7 @@ def q(expr, legend="__auto", **kw):
 
 
 def service_var(b, metric):
-    b.var_query("service", "Service", f"label_values({metric}{{{NOT_ADMIN}}}, job)")
+    b.var_query("service", "Service", f"label_values({metric}, job)")
 
 
 def zero_if_absent(expr_failures, expr_all):
@@ -170,6 +217,17 @@ def overview():
     err_by_route = f'sum by (http_route) (rate(http_server_request_duration_seconds_count{{{sel}, http_response_status_code=~"5.."}}[$__rate_interval]))'
     err = f'sum(rate(http_server_request_duration_seconds_count{{{sel}, http_response_status_code=~"5.."}}[$__rate_interval]))'
 
+    b.row("Alerts")
+    b.stat("Alerts firing for this service",
+           [q('count(ALERTS{alertstate="firing", job="$service"}) or vector(0)', "firing")],
+           unit="short", w=6, h=8, field={"thresholds": {"mode": "absolute", "steps": [
+               {"color": "green", "value": None}, {"color": "red", "value": 1}]}})
+    b.stat("Alerts firing in the stack (Watchdog excluded)",
+           [q('count(ALERTS{alertstate="firing", alertname!="Watchdog"}) or vector(0)', "firing")],
+           unit="short", w=6, h=8, field={"thresholds": {"mode": "absolute", "steps": [
+               {"color": "green", "value": None}, {"color": "red", "value": 1}]}})
+    b.alert_list("Firing and pending alerts of this service", '{job="$service"}')
+
     b.row("Service level objectives")
     b.stat("Availability, last 24 h (SLO 99.5% not 5xx)",
            [q('1 - job:slo_availability_errors:ratio_rate1d{job="$service"}', "availability")],
@@ -187,23 +245,34 @@ def overview():
            [q('job:slo_latency_slow:ratio_rate1h{job="$service"} / 0.01', "burn rate")],
            unit="x", field={"decimals": 2, "thresholds": {"mode": "absolute", "steps": [
                {"color": "green", "value": None}, {"color": "orange", "value": 1}, {"color": "red", "value": 14.4}]}})
-    b.ts("Error budget burn rate by window (1 = budget used up in exactly 30 days)",
+    b.stat("Availability error budget left, 30 days",
+           [q('job:slo_availability:error_budget_remaining30d{job="$service"}', "budget left")],
+           unit="percentunit", field={"decimals": 1, "thresholds": {"mode": "absolute", "steps": [
+               {"color": "red", "value": None}, {"color": "orange", "value": 0.25}, {"color": "green", "value": 0.5}]}})
+    b.stat("Latency error budget left, 30 days",
+           [q('job:slo_latency:error_budget_remaining30d{job="$service"}', "budget left")],
+           unit="percentunit", field={"decimals": 1, "thresholds": {"mode": "absolute", "steps": [
+               {"color": "red", "value": None}, {"color": "orange", "value": 0.25}, {"color": "green", "value": 0.5}]}})
+    b.ts("Error budget burn rate by window (1 = budget used up in exactly 30 days; lines: page at 14.4x, 6x)",
          [q('job:slo_availability_errors:ratio_rate5m{job="$service"} / 0.005', "availability 5m"),
           q('job:slo_availability_errors:ratio_rate1h{job="$service"} / 0.005', "availability 1h"),
           q('job:slo_availability_errors:ratio_rate6h{job="$service"} / 0.005', "availability 6h"),
           q('job:slo_latency_slow:ratio_rate5m{job="$service"} / 0.01', "latency 5m"),
           q('job:slo_latency_slow:ratio_rate1h{job="$service"} / 0.01', "latency 1h"),
           q('job:slo_latency_slow:ratio_rate6h{job="$service"} / 0.01', "latency 6h")],
-         unit="x", w=24)
+         unit="x", w=12, field=threshold_lines((6, "orange"), (14.4, "red")))
 
     b.row("Traffic and errors")
     b.ts("Request rate by route", [q(total_by_route, "{{http_route}}")], unit="reqps")
     b.ts("Responses by status code",
          [q(f"sum by (http_response_status_code) (rate(http_server_request_duration_seconds_count{{{sel}}}[$__rate_interval]))",
             "{{http_response_status_code}}")], unit="reqps")
-    b.ts("5xx error rate by route", [q(zero_if_absent(err_by_route, total_by_route), "{{http_route}}")], unit="reqps")
-    b.ts("5xx error ratio", [q(f"({zero_if_absent(err, total)}) / {total}", "5xx ratio")], unit="percentunit",
-         field={"max": 1, "min": 0})
+    b.ts("5xx error rate by route (click: its logs and failed traces)",
+         [q(zero_if_absent(err_by_route, total_by_route), "{{http_route}}")], unit="reqps",
+         links=error_links(route_label=True))
+    b.ts("5xx error ratio (HighErrorRate over 10%; click: logs and failed traces)",
+         [q(f"({zero_if_absent(err, total)}) / {total}", "5xx ratio")], unit="percentunit",
+         field={"max": 1, "min": 0, **threshold_lines((0.1, "red"))}, links=error_links())
 
     b.row("Latency")
     spanm = 'job="$service", span_kind="SPAN_KIND_SERVER", http_route=~"$route"'
@@ -229,9 +298,9 @@ def models():
                                           "{{status}}")], unit="ops")
     fail = f'sum(rate(models_generated_total{{{s}, status="failure"}}[$__rate_interval]))'
     alls = f"sum(rate(models_generated_total{{{s}}}[$__rate_interval]))"
-    b.ts("Failed generations, ratio (JobsFailing alerts over 25%)",
+    b.ts("Failed generations, ratio (JobsFailing alerts over 25%; click: logs and failed traces)",
          [q(f"({zero_if_absent(fail, alls)}) / {alls}", "failure ratio")], unit="percentunit",
-         field={"min": 0, "max": 1})
+         field={"min": 0, "max": 1, **threshold_lines((0.25, "red"))}, links=error_links())
     b.ts("Generation time (successful models), p50 / p95",
          [q(f"histogram_quantile({p}, sum by (le) (rate(model_generation_duration_seconds_bucket{{{s}}}[$__rate_interval])))",
             f"p{int(p * 100)}") for p in (0.5, 0.95)], unit="s")
@@ -246,7 +315,8 @@ def models():
          [q(f"histogram_quantile({p}, sum by (le, task_name) (rate(task_duration_seconds_bucket{{{s}}}[$__rate_interval])))",
             f"p{int(p * 100)} {{{{task_name}}}}") for p in (0.5, 0.95)], unit="s")
     b.ts("Queue length (JobQueueBacklog alerts over 100 for 10 min)",
-         [q(f"max by (queue_name) (task_queue_length{{{s}}})", "{{queue_name}}")], unit="short", w=24)
+         [q(f"max by (queue_name) (task_queue_length{{{s}}})", "{{queue_name}}")], unit="short", w=24,
+         field=threshold_lines((100, "orange")))
     return b
 
 
@@ -269,8 +339,8 @@ def provider():
     b.ts("Rate-limit hits", [q(f"sum(rate(fal_rate_limits_total{{{s}}}[$__rate_interval])) or vector(0)", "429")],
          unit="ops", w=18, h=5)
     retried = f'sum by (endpoint) (rate(fal_api_calls_total{{{s}, status=~"429|5..|error"}}[$__rate_interval]))'
-    b.ts("Retried calls by endpoint (429, 5xx and transport errors are retried with backoff)",
-         [q(zero_if_absent(retried, calls_by_ep), "{{endpoint}}")], unit="reqps")
+    b.ts("Retried calls by endpoint (429, 5xx and transport errors are retried with backoff; click: logs and traces)",
+         [q(zero_if_absent(retried, calls_by_ep), "{{endpoint}}")], unit="reqps", links=error_links())
     b.ts("HTTP client duration by server, p95 (http.client.request.duration)",
          [q(f"histogram_quantile(0.95, sum by (le, server_address, http_request_method) (rate(http_client_request_duration_seconds_bucket{{{s}}}[$__rate_interval])))",
             "{{http_request_method}} {{server_address}}")], unit="s")
@@ -283,19 +353,20 @@ def host():
     service_var(b, "system_memory_usage_bytes")
     s = 'job="$service"'
     b.row("System")
-    b.ts("CPU utilisation", [q(f"avg by (instance) (system_cpu_utilization_ratio{{{s}}})", "{{instance}}")],
+    b.ts("CPU utilisation", [q(f"avg by (host_name) (system_cpu_utilization_ratio{{{s}}})", "{{host_name}}")],
          unit="percentunit", field={"min": 0, "max": 1})
     b.ts("Load average", [q(f"max(system_cpu_load_average_{w}{{{s}}})", w) for w in ("1m", "5m", "15m")],
          unit="short")
     b.ts("Memory by state", [q(f"sum by (system_memory_state) (system_memory_usage_bytes{{{s}}})",
                                "{{system_memory_state}}")], unit="bytes")
     b.ts("Memory used (HighMemoryUsage alerts over 90%)",
-         [q(f'max by (instance) (system_memory_utilization_ratio{{{s}, system_memory_state="used"}})', "{{instance}}")],
-         unit="percentunit", field={"min": 0, "max": 1})
+         [q(f'max by (host_name) (system_memory_utilization_ratio{{{s}, system_memory_state="used"}})', "{{host_name}}")],
+         unit="percentunit", field={"min": 0, "max": 1, **threshold_lines((0.9, "red"))})
     b.ts("Filesystem used by mountpoint (LowDiskSpace alerts under 10% free)",
          [q(f'sum by (system_filesystem_mountpoint) (system_filesystem_usage_bytes{{{s}, system_filesystem_state="used"}}) '
             f'/ sum by (system_filesystem_mountpoint) (system_filesystem_usage_bytes{{{s}, system_filesystem_state=~"used|free"}})',
-            "{{system_filesystem_mountpoint}}")], unit="percentunit", field={"min": 0, "max": 1})
+            "{{system_filesystem_mountpoint}}")], unit="percentunit",
+         field={"min": 0, "max": 1, **threshold_lines((0.9, "red"))})
     b.ts("Disk I/O", [q(f"sum by (system_device, disk_io_direction) (rate(system_disk_io_bytes_total{{{s}}}[$__rate_interval]))",
                         "{{system_device}} {{disk_io_direction}}")], unit="Bps")
     b.ts("Network I/O by interface",
@@ -354,7 +425,8 @@ def telemetry():
                            f"sum by (job, exporter) (rate(otelcol_exporter_sent_{sig}[$__rate_interval]))"),
             "{{job}} {{exporter}}") for sig in ("spans", "log_records")], unit="ops")
     b.ts("Exporter queue fill", [q("max by (job, exporter) (otelcol_exporter_queue_size / otelcol_exporter_queue_capacity)",
-                                   "{{job}} {{exporter}}")], unit="percentunit", field={"min": 0, "max": 1})
+                                   "{{job}} {{exporter}}")], unit="percentunit",
+         field={"min": 0, "max": 1, **threshold_lines((0.8, "orange"))})
     b.ts("Scrape targets up", [q("up", "{{job}} {{instance}}")], unit="short", field={"min": 0, "max": 1})
     b.row("Service (SDK self-metrics)")
     s = 'job="$service"'

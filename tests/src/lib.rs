@@ -23,6 +23,7 @@ pub mod process;
 pub mod query;
 pub mod render;
 pub mod sink;
+pub mod smtp;
 pub mod stack;
 
 pub use app::{App, LoadSummary, Loadgen};
@@ -30,4 +31,5 @@ pub use bins::Binaries;
 pub use error::StackError;
 pub use process::Process;
 pub use sink::{ReceivedLog, Sink};
+pub use smtp::{Mail, SmtpSink};
 pub use stack::{Detached, Ports, Stack, StackOptions, eventually};

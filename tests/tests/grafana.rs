@@ -193,7 +193,12 @@ fn every_promql_range_uses_rate_interval_and_parses_once_substituted() {
 #[test]
 fn application_panels_select_the_service_variable() {
     for q in grafana::promql_queries(&dashboards()) {
-        let collector_own = q.expr.contains("otelcol_") || q.expr.trim() == "up";
+        // The collector's own metrics, scrape health and the stack-wide count of firing alerts are not a
+        // service's.
+        let collector_own = q.expr.contains("otelcol_")
+            || q.expr.trim() == "up"
+            || q.expr
+                .starts_with(r#"count(ALERTS{alertstate="firing", alertname!="#);
         if !collector_own {
             assert!(
                 q.expr.contains(r#"job="$service""#),
@@ -411,9 +416,20 @@ fn datasources_link_metrics_logs_and_traces_in_every_direction() {
         .cloned()
         .unwrap_or_default();
     assert!(!metric_queries.is_empty(), "trace->metrics has no queries");
+    // Scoped by service: the span's service.name becomes the span metrics' job label through $__tags.
+    assert_eq!(s(&jaeger, "/tracesToMetrics/tags/0/key"), "service.name");
+    assert_eq!(s(&jaeger, "/tracesToMetrics/tags/0/value"), "job");
     for mq in metric_queries {
         let q = s(&mq, "/query");
-        parse_promql(&q.replace("${__span.name}", "GET /x")).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            q.contains("$__tags"),
+            "trace->metrics query not scoped by service: {q}"
+        );
+        parse_promql(
+            &q.replace("${__span.name}", "GET /x")
+                .replace("$__tags", r#"job="image2model""#),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
     }
 }
 
@@ -479,26 +495,40 @@ fn the_dashboard_provider_loads_the_mounted_dashboards_into_a_folder() {
 }
 
 #[test]
-fn alert_annotations_link_to_provisioned_dashboards() {
-    let uids: BTreeSet<String> = dashboards().into_iter().map(|b| b.uid).collect();
+fn alert_dashboard_urls_open_provisioned_dashboards_with_their_variables() {
+    let boards = dashboards();
     for rule in grafana::load_rules(&grafana::rules_dir()).unwrap_or_else(|e| panic!("{e}")) {
-        let Some(link) = rule.annotations.get("dashboard") else {
+        let Some(link) = rule.annotations.get("dashboard_url") else {
             continue;
         };
-        let uid = link
-            .strip_prefix("/d/")
-            .and_then(|r| r.split(['/', '?']).next())
+        let path = link
+            .strip_prefix("http://localhost:3000/d/")
             .unwrap_or_else(|| {
                 panic!(
-                    "{}: dashboard annotation {link:?} is not /d/<uid>...",
+                    "{}: dashboard_url {link:?} is not http://localhost:3000/d/<uid>...",
                     rule.name
                 )
             });
-        assert!(
-            uids.contains(uid),
-            "{}: dashboard {uid} does not exist",
-            rule.name
-        );
+        let uid = path.split(['/', '?']).next().unwrap_or("");
+        let board = boards
+            .iter()
+            .find(|b| b.uid == uid)
+            .unwrap_or_else(|| panic!("{}: dashboard {uid} does not exist", rule.name));
+        let vars: BTreeSet<String> = board.variables().into_iter().map(|v| v.name).collect();
+        for param in path
+            .split_once('?')
+            .map(|(_, q)| q)
+            .unwrap_or("")
+            .split('&')
+        {
+            if let Some(var) = param.strip_prefix("var-").and_then(|p| p.split('=').next()) {
+                assert!(
+                    vars.contains(var),
+                    "{}: {uid} has no variable {var}",
+                    rule.name
+                );
+            }
+        }
     }
 }
 
@@ -534,4 +564,314 @@ fn the_generated_dashboards_match_their_generator() {
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The label names of `traces_span_metrics_calls_total` as the collector build in use really exports them: the
+/// collector runs with `otel-collector/config.yaml`, gets one failed SERVER span over OTLP/HTTP, and its
+/// Prometheus exporter is scraped until the span metric appears (the connector flushes every 15 s).
+fn span_metric_labels_of_the_collector_build() -> (BTreeSet<String>, String) {
+    use stack_tests::process::{Process, free_port, wait_ready};
+    use std::time::Duration;
+    let bins = stack_tests::Binaries::ensure().expect("the collector is built");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut ports = serde_json::Map::new();
+    for name in [
+        "otlp_grpc",
+        "otlp_http",
+        "collector_health",
+        "collector_exporter",
+        "collector_self",
+        "jaeger_otlp_grpc",
+        "jaeger_otlp_http",
+        "jaeger_query",
+        "jaeger_query_grpc",
+        "jaeger_metrics",
+        "prometheus",
+        "alertmanager",
+        "app_admin",
+    ] {
+        ports.insert(name.into(), free_port().expect("port").into());
+    }
+    let ports: stack_tests::Ports = serde_json::from_value(Value::Object(ports)).expect("ports");
+    let unused = free_port().expect("port");
+    let mut cmd = std::process::Command::new(&bins.otelcol);
+    cmd.arg(format!(
+        "--config={}",
+        repo_root().join("otel-collector/config.yaml").display()
+    ));
+    for (k, v) in
+        stack_tests::stack::collector_env(&ports, &format!("http://127.0.0.1:{unused}/otlp"))
+    {
+        cmd.env(k, v);
+    }
+    let mut collector =
+        Process::spawn("collector", &mut cmd, &dir.path().join("collector.log")).expect("spawn");
+    wait_ready(
+        &mut collector,
+        &format!("http://127.0.0.1:{}/", ports.collector_health),
+        Duration::from_secs(60),
+    )
+    .expect("collector ready");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos();
+    let span = serde_json::json!({"resourceSpans": [{
+        "resource": {"attributes": [
+            {"key": "service.name", "value": {"stringValue": "pinned"}},
+            {"key": "service.instance.id", "value": {"stringValue": "a-random-uuid"}},
+            {"key": "host.name", "value": {"stringValue": "host-a"}}
+        ]},
+        "scopeSpans": [{"spans": [{
+            "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174",
+            "name": "GET /api/v1/models", "kind": 2,
+            "startTimeUnixNano": (now - 2_000_000).to_string(), "endTimeUnixNano": now.to_string(),
+            "status": {"code": 2},
+            "attributes": [
+                {"key": "http.request.method", "value": {"stringValue": "GET"}},
+                {"key": "http.route", "value": {"stringValue": "/api/v1/models"}},
+                {"key": "http.response.status_code", "value": {"intValue": 500}}
+            ]
+        }]}]
+    }]});
+    let client = reqwest::blocking::Client::new();
+    let resp = client
+        .post(format!("http://127.0.0.1:{}/v1/traces", ports.otlp_http))
+        .json(&span)
+        .send()
+        .expect("OTLP/HTTP export");
+    assert!(resp.status().is_success(), "export: {}", resp.status());
+    let exporter = format!("http://127.0.0.1:{}/metrics", ports.collector_exporter);
+    let line = stack_tests::eventually(Duration::from_secs(60), Duration::from_secs(1), || {
+        let text = client.get(&exporter).send().ok()?.text().ok()?;
+        text.lines()
+            .find(|l| l.starts_with("traces_span_metrics_calls_total{"))
+            .map(str::to_owned)
+    })
+    .expect("the span metric appears on the collector's exporter");
+    collector.stop(Duration::from_secs(5));
+    let inner = line
+        .split_once('{')
+        .and_then(|(_, r)| r.rsplit_once('}'))
+        .map(|(l, _)| l)
+        .unwrap_or("");
+    let names = inner
+        .split(',')
+        .filter_map(|kv| kv.split_once('=').map(|(k, _)| k.trim().to_owned()))
+        .collect();
+    (names, line)
+}
+
+#[test]
+fn span_metric_label_names_are_pinned_against_the_collector_build() {
+    let (labels, line) = span_metric_labels_of_the_collector_build();
+    for want in [
+        "job",
+        "instance",
+        "service_name",
+        "span_name",
+        "span_kind",
+        "status_code",
+        "http_route",
+        "http_request_method",
+        "http_response_status_code",
+        "host_name",
+    ] {
+        assert!(labels.contains(want), "no {want} label: {line}");
+    }
+    // otel_status_code is the legacy spelling; collector_instance_id (new at every collector start) would
+    // begin new series at each restart: config.yaml excludes it.
+    for unwanted in ["otel_status_code", "collector_instance_id"] {
+        assert!(!labels.contains(unwanted), "{unwanted} is back: {line}");
+    }
+    // Every label a dashboard's span-metric selector matches on exists.
+    let subs = Substitutions::for_service("image2model");
+    for q in grafana::promql_queries(&dashboards()) {
+        let expr = substitute(&q.expr, &subs).unwrap_or_else(|e| panic!("{e}"));
+        for sel in grafana::selectors(&expr).unwrap_or_else(|e| panic!("{e}")) {
+            if !sel
+                .metric
+                .as_deref()
+                .is_some_and(|m| m.starts_with("traces_span_metrics"))
+            {
+                continue;
+            }
+            for (name, _, _) in &sel.matchers {
+                assert!(
+                    name == "le" || name == "__name__" || labels.contains(name),
+                    "{} / {}: span metrics have no label {name}",
+                    q.dashboard_uid,
+                    q.panel_title
+                );
+            }
+        }
+    }
+}
+
+fn board(uid: &str) -> Dashboard {
+    dashboards()
+        .into_iter()
+        .find(|b| b.uid == uid)
+        .unwrap_or_else(|| panic!("dashboard {uid} missing"))
+}
+
+fn panel_titled(b: &Dashboard, fragment: &str) -> grafana::Panel {
+    b.panels()
+        .into_iter()
+        .find(|p| p.title.contains(fragment))
+        .unwrap_or_else(|| panic!("{}: no panel titled ...{fragment}...", b.uid))
+}
+
+#[test]
+fn the_overview_shows_firing_alerts_and_an_alert_list_of_the_service() {
+    let b = board("image2model-overview");
+    let list = b
+        .panels()
+        .into_iter()
+        .find(|p| p.kind == "alertlist")
+        .expect("an alert list panel");
+    let filter = list.json["options"]["alertInstanceLabelFilter"]
+        .as_str()
+        .unwrap_or("");
+    assert_eq!(filter, r#"{job="$service"}"#);
+    assert_eq!(list.json["options"]["stateFilter"]["firing"], true);
+    let firing: Vec<String> = b
+        .queries()
+        .into_iter()
+        .map(|q| q.expr)
+        .filter(|e| e.contains("ALERTS{alertstate=\"firing\""))
+        .collect();
+    assert!(firing.len() >= 2, "firing-alert stats: {firing:?}");
+}
+
+/// (dashboard, panel title fragment, alert, the threshold as the alert's expression and the panel spell it).
+const DRAWN_THRESHOLDS: &[(&str, &str, &str, &str, f64)] = &[
+    (
+        "image2model-overview",
+        "5xx error ratio",
+        "HighErrorRate",
+        "> 0.1",
+        0.1,
+    ),
+    (
+        "image2model-models",
+        "Failed generations",
+        "JobsFailing",
+        "> 0.25",
+        0.25,
+    ),
+    (
+        "image2model-models",
+        "Queue length",
+        "JobQueueBacklog",
+        "> 100",
+        100.0,
+    ),
+    (
+        "image2model-host",
+        "Memory used",
+        "HighMemoryUsage",
+        "> 0.90",
+        0.9,
+    ),
+    (
+        "image2model-telemetry",
+        "Exporter queue fill",
+        "TelemetryCollectorQueueFilling",
+        "> 0.8",
+        0.8,
+    ),
+    (
+        "image2model-overview",
+        "Error budget burn rate by window",
+        "SLOAvailabilityBudgetBurn",
+        "(14.4 *",
+        14.4,
+    ),
+];
+
+#[test]
+fn alert_thresholds_are_drawn_on_the_panels_that_show_their_signal() {
+    let rules = grafana::load_rules(&grafana::rules_dir()).unwrap_or_else(|e| panic!("{e}"));
+    for (uid, fragment, alert, in_expr, value) in DRAWN_THRESHOLDS {
+        assert!(
+            rules
+                .iter()
+                .any(|r| r.name == *alert && r.expr.contains(in_expr)),
+            "{alert}'s expression no longer holds `{in_expr}`: update the panel's line"
+        );
+        let p = panel_titled(&board(uid), fragment);
+        let defaults = &p.json["fieldConfig"]["defaults"];
+        let steps: Vec<f64> = defaults["thresholds"]["steps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["value"].as_f64())
+            .collect();
+        assert!(
+            steps.iter().any(|s| (s - value).abs() < 1e-9),
+            "{uid} / {}: no threshold step at {value}: {steps:?}",
+            p.title
+        );
+        let mode = defaults["custom"]["thresholdsStyle"]["mode"]
+            .as_str()
+            .unwrap_or("off");
+        assert_ne!(mode, "off", "{uid} / {}: thresholds not drawn", p.title);
+    }
+}
+
+#[test]
+fn error_panels_link_to_the_matching_logs_and_traces() {
+    let uids = datasource_uids();
+    for (uid, fragment) in [
+        ("image2model-overview", "5xx error rate by route"),
+        ("image2model-overview", "5xx error ratio"),
+        ("image2model-models", "Failed generations"),
+    ] {
+        let p = panel_titled(&board(uid), fragment);
+        let links = p.json["fieldConfig"]["defaults"]["links"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut targets = BTreeSet::new();
+        for link in links {
+            let url = link["url"].as_str().unwrap_or("");
+            let parsed = reqwest::Url::parse(&format!("http://grafana{url}"))
+                .unwrap_or_else(|e| panic!("{uid} / {}: {url}: {e}", p.title));
+            assert_eq!(parsed.path(), "/explore", "{url}");
+            let panes = parsed
+                .query_pairs()
+                .find(|(k, _)| k == "panes")
+                .map(|(_, v)| v.into_owned())
+                .expect("panes");
+            let panes: Value = serde_json::from_str(&panes)
+                .unwrap_or_else(|e| panic!("{uid} / {}: panes is not JSON: {e}: {panes}", p.title));
+            let pane = &panes["a"];
+            let ds = pane["datasource"].as_str().unwrap_or("");
+            assert!(
+                uids.contains_key(ds),
+                "{url}: datasource {ds} is not provisioned"
+            );
+            assert!(
+                pane["queries"].to_string().contains("${service}"),
+                "{url}: not scoped to the dashboard's service"
+            );
+            if ds == LOKI_UID {
+                let expr = pane["queries"][0]["expr"].as_str().unwrap_or("");
+                for label in logql_label_names(expr) {
+                    assert!(
+                        ["service_name", "severity_text"].contains(&label.as_str()),
+                        "{url}: Loki has no label {label}"
+                    );
+                }
+            }
+            targets.insert(ds.to_owned());
+        }
+        assert_eq!(
+            targets,
+            BTreeSet::from([LOKI_UID.to_owned(), JAEGER_UID.to_owned()]),
+            "{uid} / {}: links to logs and traces",
+            p.title
+        );
+    }
 }

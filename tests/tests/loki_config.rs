@@ -294,6 +294,45 @@ fn undocumented_index_labels(cfg: &Value, readme: &str) -> Vec<String> {
     v
 }
 
+/// Resource attributes that change at every start of a process or pod: as index labels, every restart would
+/// open new streams. Loki indexes the first two by default, so the config must demote them.
+const PER_START_ATTRIBUTES: [&str; 3] = ["service.instance.id", "k8s.pod.name", "process.pid"];
+
+/// Per-start attributes the config indexes (promotes, or leaves to Loki's defaults without demoting them).
+fn per_start_index_labels(cfg: &Value) -> Vec<String> {
+    let configs = at(
+        cfg,
+        "/limits_config/otlp_config/resource_attributes/attributes_config",
+    )
+    .and_then(Value::as_array)
+    .cloned()
+    .unwrap_or_default();
+    let with_action = |action: &str| -> Vec<String> {
+        configs
+            .iter()
+            .filter(|c| c.get("action").and_then(Value::as_str) == Some(action))
+            .flat_map(|c| {
+                c.get("attributes")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect()
+    };
+    let promoted = with_action("index_label");
+    let demoted = with_action("structured_metadata");
+    PER_START_ATTRIBUTES
+        .iter()
+        .filter(|a| {
+            let default_indexed = **a != "process.pid";
+            promoted.iter().any(|p| p == *a)
+                || (default_indexed && !demoted.iter().any(|d| d == *a))
+        })
+        .map(|a| format!("{a} is an index label: every restart opens new streams"))
+        .collect()
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Tests on the real files
 
@@ -346,8 +385,32 @@ fn loki_readme_lists_the_index_labels_dashboards_can_select_on() {
     );
 }
 
+#[test]
+fn restarts_open_no_new_loki_streams() {
+    assert_clean("per-start index labels", per_start_index_labels(&loki()));
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Each rule catches a deliberately broken copy
+
+#[test]
+fn per_start_rule_rejects_a_default_left_indexed_or_a_promoted_pid() {
+    let v = per_start_index_labels(&broken(|c| {
+        c["limits_config"]["otlp_config"]["resource_attributes"]["attributes_config"]
+            .as_array_mut()
+            .expect("attributes_config")
+            .retain(|a| a["action"] != "structured_metadata");
+    }));
+    assert_caught(&v, "service.instance.id is an index label");
+    assert_caught(&v, "k8s.pod.name is an index label");
+    let v = per_start_index_labels(&broken(|c| {
+        c["limits_config"]["otlp_config"]["resource_attributes"]["attributes_config"][0]["attributes"]
+            .as_array_mut()
+            .expect("the first attributes_config lists attributes")
+            .push(json!("process.pid"));
+    }));
+    assert_caught(&v, "process.pid is an index label");
+}
 
 #[test]
 fn schema_rule_rejects_v12_boltdb_and_a_weekly_index() {
