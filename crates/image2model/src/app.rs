@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::ServeConfig;
 use crate::files::{DataDir, DataDirLock};
+use crate::limits::ClientLimiter;
 use crate::metrics::Metrics;
 use crate::provider::{ProviderClient, ProviderConfig};
 use crate::sim::SimHandle;
@@ -58,7 +59,12 @@ pub struct Shared {
     pub(crate) data: DataDir,
     pub(crate) metrics: Metrics,
     pub(crate) provider: ProviderClient,
+    /// API requests per client.
+    pub(crate) limiter: ClientLimiter,
+    /// Jobs created per client.
+    pub(crate) job_limiter: ClientLimiter,
     queue: mpsc::UnboundedSender<String>,
+    /// Jobs in the queue plus room reserved by requests about to enqueue.
     queue_len: AtomicU64,
     pub(crate) workers_alive: AtomicBool,
     pub(crate) accepting: AtomicBool,
@@ -67,11 +73,41 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Puts job ids in the queue.
+    /// Puts job ids in the queue, whatever its bound (jobs recovered at start).
     pub(crate) fn enqueue(&self, ids: impl IntoIterator<Item = String>) {
         for id in ids {
             if self.queue.send(id).is_ok() {
                 self.queue_len.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        self.metrics
+            .queue_length(self.queue_len.load(Ordering::SeqCst));
+    }
+
+    /// Reserves room for `n` jobs in the bounded queue; false when it is full.
+    pub(crate) fn reserve_queue(&self, n: u64) -> bool {
+        let max = u64::from(self.cfg.limits.max_queued_jobs);
+        self.queue_len
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |cur| {
+                (cur.saturating_add(n) <= max).then_some(cur + n)
+            })
+            .is_ok()
+    }
+
+    /// Gives back room reserved by [`Shared::reserve_queue`] and not used.
+    pub(crate) fn release_queue(&self, n: u64) {
+        let _ = self
+            .queue_len
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |cur| {
+                Some(cur.saturating_sub(n))
+            });
+    }
+
+    /// Puts job ids in the queue, in room reserved by [`Shared::reserve_queue`].
+    pub(crate) fn enqueue_reserved(&self, ids: impl IntoIterator<Item = String>) {
+        for id in ids {
+            if self.queue.send(id).is_err() {
+                self.release_queue(1);
             }
         }
         self.metrics
@@ -94,6 +130,7 @@ pub struct App {
     stop: watch::Sender<bool>,
     grace: watch::Sender<Duration>,
     dispatcher: tokio::task::JoinHandle<StopReport>,
+    sweeper: tokio::task::JoinHandle<()>,
     sim: Option<SimHandle>,
     /// Held until the app is stopped (or dropped): one instance per data directory.
     _lock: DataDirLock,
@@ -144,11 +181,15 @@ impl App {
                 backoff_base: cfg.retry_base,
                 backoff_max: cfg.retry_max,
                 ca_file: cfg.provider_ca_file.clone(),
+                download_hosts: cfg.limits.download_hosts.clone(),
+                download_allow_private: cfg.limits.download_allow_private,
+                max_model_bytes: cfg.limits.max_model_bytes,
             },
             middleware,
             metrics.clone(),
         )?;
-        let recovered = store.recover()?;
+        let recovered = store.recover().await?;
+        let limits = &cfg.limits;
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             cfg: cfg.clone(),
@@ -156,6 +197,8 @@ impl App {
             data,
             metrics,
             provider,
+            limiter: ClientLimiter::new(limits.rate_limit, limits.rate_burst),
+            job_limiter: ClientLimiter::new(limits.job_rate_limit, limits.job_burst),
             queue: tx,
             queue_len: AtomicU64::new(0),
             workers_alive: AtomicBool::new(false),
@@ -169,6 +212,7 @@ impl App {
         shared.enqueue(recovered);
         let (stop, stop_rx) = watch::channel(false);
         let (grace, grace_rx) = watch::channel(cfg.shutdown_grace);
+        let sweeper = tokio::spawn(crate::retention::sweeper(shared.clone(), stop_rx.clone()));
         let dispatcher = tokio::spawn(crate::worker::dispatcher(
             shared.clone(),
             rx,
@@ -181,12 +225,15 @@ impl App {
             stop,
             grace,
             dispatcher,
+            sweeper,
             sim,
             _lock: lock,
         })
     }
 
-    /// The API router, instrumented with `otelbricks_http::HttpServerLayer`.
+    /// The API router, instrumented with `otelbricks_http::HttpServerLayer`. Outside that
+    /// layer: the whole-body deadline and the URI bound (an over-long URI is answered 414
+    /// before any telemetry sees it); inside: the request id in error bodies.
     pub fn router(&self) -> Router {
         let mut layer = match &self.options.meter {
             Some(m) => otelbricks_http::HttpServerLayer::with_meter(m),
@@ -196,7 +243,37 @@ impl App {
         if let Some(k) = &self.shared.cfg.user_id_key {
             layer = layer.user_id_key(k.as_bytes().to_vec());
         }
-        crate::api::router(self.shared.clone()).layer(layer)
+        crate::api::router(self.shared.clone())
+            .layer(axum::middleware::from_fn_with_state(
+                self.shared.metrics.clone(),
+                crate::error::finish_errors,
+            ))
+            .layer(layer)
+            .layer(tower_http::timeout::RequestBodyDeadlineLayer::new(
+                self.shared.cfg.limits.body_timeout,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                self.shared.clone(),
+                crate::server::bound_uri,
+            ))
+    }
+
+    /// Serves [`App::router`] on `listener` with the configured timeouts and connection limit
+    /// (see [`crate::server`]) until `shutdown` completes, then waits for open connections.
+    pub async fn serve(
+        &self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) -> std::io::Result<()> {
+        let opts = crate::server::ServerOptions::from_limits(&self.shared.cfg.limits);
+        crate::server::serve(
+            listener,
+            self.router(),
+            opts,
+            self.shared.metrics.clone(),
+            shutdown,
+        )
+        .await
     }
 
     /// The address of the in-process simulator, if it runs.
@@ -219,6 +296,7 @@ impl App {
         self.shared.accepting.store(false, Ordering::SeqCst);
         let _ = self.grace.send(grace);
         let _ = self.stop.send(true);
+        self.sweeper.abort();
         let report = match self.dispatcher.await {
             Ok(r) => r,
             Err(e) => {

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::limits::LimitsConfig;
 use crate::sim::SimConfig;
 
 /// `image2model serve` settings.
@@ -64,6 +65,9 @@ pub struct ServeConfig {
     /// Key of the HMAC that turns bearer tokens into `user_id`s in logs.
     #[arg(long, env = "IMAGE2MODEL_USER_ID_KEY", hide_env_values = true)]
     pub user_id_key: Option<String>,
+    /// Rate limits, quotas, input sizes, timeouts, retention, download policy.
+    #[command(flatten)]
+    pub limits: LimitsConfig,
     /// The in-process simulator (used when no provider URL is set).
     #[command(flatten)]
     pub sim: SimConfig,
@@ -91,6 +95,7 @@ impl ServeConfig {
             retry_base: Duration::from_millis(10),
             retry_max: Duration::from_millis(200),
             user_id_key: None,
+            limits: LimitsConfig::default(),
             sim,
         }
     }

@@ -112,13 +112,63 @@ impl DataDir {
         })
     }
 
-    /// Reads a whole file.
-    pub fn read(&self, path: &Path) -> Result<Vec<u8>, FileError> {
-        std::fs::read(path).map_err(|source| FileError {
+    /// Reads a whole file (on the blocking pool).
+    pub async fn read(&self, path: &Path) -> Result<Vec<u8>, FileError> {
+        tokio::fs::read(path).await.map_err(|source| FileError {
             op: "read",
             path: path.to_owned(),
             source,
         })
+    }
+
+    /// Where an upload is written while it arrives.
+    pub fn upload_part_path(&self, file_id: &str) -> PathBuf {
+        self.root.join("uploads").join(format!("{file_id}.part"))
+    }
+
+    /// Free space for this process on the data directory's file system.
+    pub fn available_space(&self) -> Result<u64, FileError> {
+        fs4::available_space(&self.root).map_err(|source| FileError {
+            op: "statvfs",
+            path: self.root.clone(),
+            source,
+        })
+    }
+
+    /// Removes the files; a file already gone is no error. Returns how many were removed.
+    pub fn remove_all(paths: impl IntoIterator<Item = PathBuf>) -> usize {
+        let mut n = 0;
+        for p in paths {
+            match std::fs::remove_file(&p) {
+                Ok(()) => n += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(path = %p.display(), error = %e, "cannot remove file"),
+            }
+        }
+        n
+    }
+
+    /// Removes `*.part` files (interrupted uploads and results) older than `age`.
+    pub fn remove_stale_parts(&self, age: std::time::Duration) -> usize {
+        let mut stale = Vec::new();
+        for sub in ["uploads", "results"] {
+            let Ok(entries) = std::fs::read_dir(self.root.join(sub)) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let p = e.path();
+                let old = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|a| a >= age);
+                if old && p.extension().is_some_and(|x| x == "part") {
+                    stale.push(p);
+                }
+            }
+        }
+        Self::remove_all(stale)
     }
 
     /// Checks the directory is writable (readiness): writes and removes a probe file.

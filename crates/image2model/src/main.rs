@@ -224,7 +224,7 @@ fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
             std::process::exit(i32::from(code));
         });
         let mut graceful = signalled.clone();
-        let server = axum::serve(listener, app.router()).with_graceful_shutdown(async move {
+        let server = app.serve(listener, async move {
             let _ = graceful.wait_for(|s| *s).await;
         });
         let drain_limit = cfg.shutdown_grace + Duration::from_secs(5);

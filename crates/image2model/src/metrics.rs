@@ -15,6 +15,20 @@ pub const TASK_BATCH: &str = "process_batch";
 /// The queue of model-generation jobs (`queue_name` attribute).
 pub const QUEUE_NAME: &str = "model_generation";
 
+/// The `reason`s of `requests_rejected_total`.
+pub const REJECT_REASONS: &[&str] = &[
+    "rate_limited",
+    "job_quota",
+    "queue_full",
+    "options_too_large",
+    "filename_too_long",
+    "payload_too_large",
+    "uri_too_long",
+    "body_timeout",
+    "disk_full",
+    "connection_limit",
+];
+
 /// Buckets of `model_generation_duration_seconds` (the seed's).
 pub const MODEL_GENERATION_BUCKETS: &[f64] =
     &[10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0];
@@ -53,6 +67,7 @@ pub struct Metrics {
     fal_api_calls: Counter<u64>,
     fal_api_duration: Histogram<f64>,
     fal_rate_limits: Counter<u64>,
+    rejected: Counter<u64>,
 }
 
 impl Metrics {
@@ -108,6 +123,10 @@ impl Metrics {
                 .u64_counter("fal_rate_limits")
                 .with_description("FAL.AI rate limit hits")
                 .build(),
+            rejected: meter
+                .u64_counter("requests_rejected")
+                .with_description("Requests and connections refused by a limit, by reason")
+                .build(),
         }
     }
 
@@ -159,6 +178,11 @@ impl Metrics {
         );
         self.fal_api_duration
             .record(duration_s, &[KeyValue::new("endpoint", endpoint)]);
+    }
+
+    /// A limit refused a request or a connection: `reason` is one of [`REJECT_REASONS`].
+    pub fn rejected(&self, reason: &'static str) {
+        self.rejected.add(1, &[KeyValue::new("reason", reason)]);
     }
 
     /// The provider answered 429.

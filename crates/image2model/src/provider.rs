@@ -2,19 +2,44 @@
 //! file, each call through `otelbricks_http::HttpClientMiddleware`, with retries and exponential
 //! backoff with jitter on 429, 5xx and transport errors, honouring `Retry-After`.
 //!
-//! The API key is sent as `Authorization: Key ...` and never logged (the middleware records no
-//! headers, and this module never formats it).
+//! The provider is not trusted further than it must be:
+//! - the API key (`Authorization: Key ...`, never logged) goes only to the provider's own
+//!   origin (scheme, host, port of the base URL), never to a host a result names;
+//! - a model URL on another origin is downloaded only over https from an allowed host
+//!   (`IMAGE2MODEL_DOWNLOAD_HOSTS`), never from a private, loopback or link-local address (the
+//!   name is resolved by a resolver that drops them, so DNS cannot point it inside either),
+//!   unless `IMAGE2MODEL_DOWNLOAD_ALLOW_PRIVATE` says so for development;
+//! - redirects: at most 3, API calls only within the provider's origin, downloads only to
+//!   targets the same rules allow;
+//! - bodies are read up to a bound: [`MAX_JSON_BYTES`] for API answers, `max_model_bytes` for
+//!   the model;
+//! - every header value is parsed without panicking (`Retry-After: 1e20` is capped, not a
+//!   panic);
+//! - its error texts stay in logs: [`ProviderError::public_message`] is what a client sees.
+//!
+//! Outgoing trace context: each call is a child of the job's span, whose parent is the server
+//! span of the request that created the job (its own context, not the client's headers), and
+//! jobs store only `traceparent`, so a client's `tracestate` never reaches the provider.
 
 use std::error::Error as _;
+use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
+use reqwest::{StatusCode, Url};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, RequestBuilder};
 use tracing::Instrument as _;
 
+use crate::limits::bounded;
 use crate::metrics::Metrics;
 use crate::rng::Rng;
+
+/// Largest API answer (submit, status, result) read from the provider.
+pub const MAX_JSON_BYTES: usize = 1024 * 1024;
+
+/// Most redirects followed by one call.
+pub const MAX_REDIRECTS: usize = 3;
 
 /// Provider client settings.
 #[derive(Clone)]
@@ -38,6 +63,34 @@ pub struct ProviderConfig {
     /// PEM file of extra CA certificates trusted for an `https://` provider, on top of the
     /// system's roots (a private CA, a TLS-intercepting proxy, a test server).
     pub ca_file: Option<std::path::PathBuf>,
+    /// Hosts a model on another origin than the provider's may be downloaded from: `host` or
+    /// `*.domain`.
+    pub download_hosts: Vec<String>,
+    /// Allows http:// and private or loopback addresses for those hosts (development, tests).
+    pub download_allow_private: bool,
+    /// Largest model file accepted.
+    pub max_model_bytes: usize,
+}
+
+impl ProviderConfig {
+    /// Settings for `base_url` with the defaults of `image2model serve`.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        let l = crate::limits::LimitsConfig::default();
+        ProviderConfig {
+            base_url: base_url.into(),
+            model: "fal-ai/trellis".into(),
+            api_key: None,
+            poll_interval: Duration::from_millis(500),
+            request_timeout: Duration::from_secs(30),
+            max_retries: 5,
+            backoff_base: Duration::from_millis(200),
+            backoff_max: Duration::from_secs(10),
+            ca_file: None,
+            download_hosts: l.download_hosts,
+            download_allow_private: l.download_allow_private,
+            max_model_bytes: l.max_model_bytes,
+        }
+    }
 }
 
 impl std::fmt::Debug for ProviderConfig {
@@ -50,6 +103,8 @@ impl std::fmt::Debug for ProviderConfig {
             .field("request_timeout", &self.request_timeout)
             .field("max_retries", &self.max_retries)
             .field("ca_file", &self.ca_file)
+            .field("download_hosts", &self.download_hosts)
+            .field("download_allow_private", &self.download_allow_private)
             .finish_non_exhaustive()
     }
 }
@@ -64,7 +119,7 @@ pub enum ProviderError {
         endpoint: &'static str,
         /// The HTTP status.
         status: u16,
-        /// The provider's message.
+        /// The provider's message (bounded; never shown to API clients).
         detail: String,
     },
     /// Retries ran out on 429, 5xx or transport errors.
@@ -76,6 +131,8 @@ pub enum ProviderError {
         attempts: u32,
         /// The last failure.
         last: String,
+        /// The last failure's class for clients: `HTTP 503`, `timeout`, `connection failed`.
+        class: String,
     },
     /// The answer is not what the API promises.
     #[error("provider {endpoint} answered garbage: {reason}")]
@@ -83,6 +140,23 @@ pub enum ProviderError {
         /// The endpoint.
         endpoint: &'static str,
         /// What was wrong.
+        reason: String,
+    },
+    /// An answer is larger than its bound.
+    #[error("provider {endpoint} answer exceeds {limit} bytes")]
+    TooLarge {
+        /// The endpoint.
+        endpoint: &'static str,
+        /// The bound.
+        limit: usize,
+    },
+    /// The provider named a model URL this client does not fetch (other origin not allowed,
+    /// plain http, a private address).
+    #[error("model URL {url} refused: {reason}")]
+    DownloadRefused {
+        /// The URL (bounded).
+        url: String,
+        /// Why.
         reason: String,
     },
     /// The TLS handshake failed for a reason retrying does not fix (certificate not trusted,
@@ -106,10 +180,194 @@ pub enum ProviderError {
     Config(String),
 }
 
+impl ProviderError {
+    /// A stable code for the job's `error_code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProviderError::Rejected { .. } => "provider_rejected",
+            ProviderError::RetriesExhausted { .. } => "provider_unavailable",
+            ProviderError::Garbage { .. } => "provider_garbage",
+            ProviderError::TooLarge { .. } => "provider_answer_too_large",
+            ProviderError::DownloadRefused { .. } => "model_url_refused",
+            ProviderError::Tls { .. } => "provider_tls",
+            ProviderError::GenerationFailed(_) => "generation_failed",
+            ProviderError::Config(_) => "provider_config",
+        }
+    }
+
+    /// What an API client sees: fixed text and numbers, never a provider body, a URL, a host
+    /// or a path (those are in [`Display`](std::fmt::Display), for the log).
+    pub fn public_message(&self) -> String {
+        match self {
+            ProviderError::Rejected {
+                endpoint, status, ..
+            } => format!("the provider rejected the {endpoint} call (HTTP {status})"),
+            ProviderError::RetriesExhausted {
+                endpoint,
+                attempts,
+                class,
+                ..
+            } => format!(
+                "the provider {endpoint} call failed after {attempts} attempts (last: {class})"
+            ),
+            ProviderError::Garbage { endpoint, .. } => {
+                format!("the provider answered garbage to the {endpoint} call")
+            }
+            ProviderError::TooLarge { endpoint, limit } => {
+                format!("the provider's {endpoint} answer exceeds {limit} bytes")
+            }
+            ProviderError::DownloadRefused { .. } => {
+                "the provider named a model URL this service does not download from".into()
+            }
+            ProviderError::Tls { endpoint, .. } => {
+                format!("the TLS handshake with the provider failed ({endpoint} call)")
+            }
+            ProviderError::GenerationFailed(_) => "generation failed at the provider".into(),
+            ProviderError::Config(_) => "the provider client is misconfigured".into(),
+        }
+    }
+}
+
+/// Where model files may come from when not from the provider's own origin.
+#[derive(Debug, Clone)]
+struct DownloadPolicy {
+    /// Lower-case hosts; `*.domain` entries as `.domain`.
+    hosts: Vec<String>,
+    allow_private: bool,
+}
+
+impl DownloadPolicy {
+    fn new(hosts: &[String], allow_private: bool) -> Self {
+        let hosts = hosts
+            .iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .map(|h| match h.strip_prefix("*.") {
+                Some(rest) => format!(".{rest}"),
+                None => h,
+            })
+            .collect();
+        DownloadPolicy {
+            hosts,
+            allow_private,
+        }
+    }
+
+    fn host_allowed(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        self.hosts.iter().any(|h| {
+            if h.starts_with('.') {
+                host.ends_with(h.as_str()) && host.len() > h.len()
+            } else {
+                *h == host
+            }
+        })
+    }
+
+    /// Whether `url` (on another origin than the provider's) may be fetched.
+    fn check(&self, url: &Url) -> Result<(), String> {
+        match url.scheme() {
+            "https" => {}
+            "http" if self.allow_private => {}
+            other => return Err(format!("scheme {other} (https only)")),
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("credentials in the URL".into());
+        }
+        let host = match url.host() {
+            Some(url::Host::Domain(d)) => d.to_owned(),
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            None => return Err("no host".into()),
+        };
+        if !self.host_allowed(&host) {
+            return Err(format!(
+                "host {} is not in IMAGE2MODEL_DOWNLOAD_HOSTS",
+                bounded(&host, 100)
+            ));
+        }
+        let ip = match url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            _ => None,
+        };
+        if let Some(ip) = ip
+            && !self.allow_private
+            && !is_public(ip)
+        {
+            return Err(format!("{ip} is a private or local address"));
+        }
+        Ok(())
+    }
+}
+
+/// False for loopback, private, link-local, shared, documentation, unspecified, broadcast,
+/// multicast and reserved addresses (IPv4-mapped IPv6 addresses as their IPv4 address).
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.is_multicast()
+                || o[0] == 0
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || (o[0] == 198 && (18..20).contains(&o[1]))
+                || o[0] >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || s[0] == 0x2001 && s[1] == 0x0db8)
+        }
+    }
+}
+
+/// A resolver that drops private and local addresses: a public name cannot be pointed inside.
+struct PublicOnlyResolver;
+
+impl reqwest::dns::Resolve for PublicOnlyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| is_public(a.ip()))
+                .collect();
+            if addrs.is_empty() {
+                return Err(format!("{host} resolves to no public address").into());
+            }
+            let it: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(it)
+        })
+    }
+}
+
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host() == b.host()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
 /// The provider client.
 #[derive(Clone)]
 pub struct ProviderClient {
     http: ClientWithMiddleware,
+    download: ClientWithMiddleware,
+    origin: Url,
+    policy: Arc<DownloadPolicy>,
     cfg: ProviderConfig,
     auth: Option<HeaderValue>,
     metrics: Metrics,
@@ -151,10 +409,55 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
+/// A `Retry-After` value as a delay: delta-seconds (an integer, or a decimal some servers
+/// send), saturating; `None` for anything else (negative, not finite, an HTTP date, garbage),
+/// so that the caller falls back to its backoff. Never panics.
+pub fn parse_retry_after(v: &HeaderValue) -> Option<Duration> {
+    let s = v.to_str().ok()?.trim();
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Duration::from_secs(s.parse::<u64>().unwrap_or(u64::MAX)));
+    }
+    let f: f64 = s.parse().ok()?;
+    if !f.is_finite() || f < 0.0 {
+        return None;
+    }
+    Some(Duration::try_from_secs_f64(f).unwrap_or(Duration::MAX))
+}
+
+/// Reads `resp`'s body up to `limit` bytes.
+async fn read_limited(
+    endpoint: &'static str,
+    mut resp: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, ProviderError> {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(ProviderError::TooLarge { endpoint, limit });
+    }
+    let mut out = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(c)) => {
+                if out.len() + c.len() > limit {
+                    return Err(ProviderError::TooLarge { endpoint, limit });
+                }
+                out.extend_from_slice(&c);
+            }
+            Ok(None) => return Ok(out),
+            Err(e) => {
+                return Err(ProviderError::Garbage {
+                    endpoint,
+                    reason: format!("cannot read body: {}", error_chain(&e)),
+                });
+            }
+        }
+    }
+}
+
 enum Attempt {
     Done(reqwest::Response),
     Retry {
         reason: String,
+        class: String,
         after: Option<Duration>,
     },
 }
@@ -166,7 +469,7 @@ impl ProviderClient {
         middleware: otelbricks_http::HttpClientMiddleware,
         metrics: Metrics,
     ) -> Result<Self, ProviderError> {
-        let url = reqwest::Url::parse(&cfg.base_url).map_err(|e| {
+        let url = Url::parse(&cfg.base_url).map_err(|e| {
             ProviderError::Config(format!("provider URL {:?} is not a URL: {e}", cfg.base_url))
         })?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
@@ -175,15 +478,12 @@ impl ProviderClient {
                 cfg.base_url
             )));
         }
-        let mut builder = reqwest::Client::builder()
-            .timeout(cfg.request_timeout)
-            .connect_timeout(cfg.request_timeout.min(Duration::from_secs(10)))
-            .tls_version_min(reqwest::tls::Version::TLS_1_2);
+        let mut certs = Vec::new();
         if let Some(path) = &cfg.ca_file {
             let pem = std::fs::read(path).map_err(|e| {
                 ProviderError::Config(format!("cannot read CA file {}: {e}", path.display()))
             })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            certs = reqwest::Certificate::from_pem_bundle(&pem)
                 .map_err(|e| ProviderError::Config(format!("CA file {}: {e}", path.display())))?;
             if certs.is_empty() {
                 return Err(ProviderError::Config(format!(
@@ -191,9 +491,49 @@ impl ProviderClient {
                     path.display()
                 )));
             }
-            builder = builder.tls_certs_merge(certs);
         }
-        let inner = builder
+        let base = |redirects: reqwest::redirect::Policy| {
+            let b = reqwest::Client::builder()
+                .timeout(cfg.request_timeout)
+                .connect_timeout(cfg.request_timeout.min(Duration::from_secs(10)))
+                .tls_version_min(reqwest::tls::Version::TLS_1_2)
+                .redirect(redirects);
+            if certs.is_empty() {
+                b
+            } else {
+                b.tls_certs_merge(certs.clone())
+            }
+        };
+        let origin = url.clone();
+        let api_redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= MAX_REDIRECTS || !same_origin(attempt.url(), &origin) {
+                attempt.stop()
+            } else {
+                attempt.follow()
+            }
+        });
+        let inner = base(api_redirects)
+            .build()
+            .map_err(|e| ProviderError::Config(error_chain(&e)))?;
+        let policy = Arc::new(DownloadPolicy::new(
+            &cfg.download_hosts,
+            cfg.download_allow_private,
+        ));
+        let p = policy.clone();
+        let download_redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= MAX_REDIRECTS {
+                return attempt.error("too many redirects");
+            }
+            match p.check(attempt.url()) {
+                Ok(()) => attempt.follow(),
+                Err(why) => attempt.error(format!("redirect refused: {why}")),
+            }
+        });
+        let mut download = base(download_redirects);
+        if !cfg.download_allow_private {
+            download = download.dns_resolver(Arc::new(PublicOnlyResolver));
+        }
+        let download = download
             .build()
             .map_err(|e| ProviderError::Config(error_chain(&e)))?;
         let auth = match &cfg.api_key {
@@ -207,7 +547,10 @@ impl ProviderClient {
             None => None,
         };
         Ok(ProviderClient {
-            http: ClientBuilder::new(inner).with(middleware).build(),
+            http: ClientBuilder::new(inner).with(middleware.clone()).build(),
+            download: ClientBuilder::new(download).with(middleware).build(),
+            origin: url,
+            policy,
             cfg,
             auth,
             metrics,
@@ -215,12 +558,16 @@ impl ProviderClient {
         })
     }
 
-    fn url(&self, path: &str) -> String {
-        format!(
+    fn url(&self, path: &str) -> Result<Url, ProviderError> {
+        let s = format!(
             "{}/{}",
             self.cfg.base_url.trim_end_matches('/'),
             path.trim_start_matches('/')
-        )
+        );
+        Url::parse(&s).map_err(|e| ProviderError::Garbage {
+            endpoint: "result",
+            reason: format!("bad URL {}: {e}", bounded(&s, 200)),
+        })
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
@@ -233,18 +580,25 @@ impl ProviderClient {
         exp.mul_f64(0.5 + 0.5 * self.rng.unit())
     }
 
-    /// One call with retries. `build` makes a fresh request per attempt.
+    /// One call with retries. `build` makes a fresh request per attempt; the key is added
+    /// only when `url` is on the provider's origin.
     async fn call(
         &self,
         endpoint: &'static str,
-        build: impl Fn(&ClientWithMiddleware) -> RequestBuilder,
+        client: &ClientWithMiddleware,
+        url: &Url,
+        build: impl Fn(&ClientWithMiddleware, &Url) -> RequestBuilder,
     ) -> Result<reqwest::Response, ProviderError> {
         let span = tracing::info_span!("fal_api_call", otel.name = %format!("fal {endpoint}"), fal.endpoint = endpoint);
+        let auth = self
+            .auth
+            .as_ref()
+            .filter(|_| same_origin(url, &self.origin));
         async {
             let mut attempt = 0u32;
             loop {
-                let mut req = build(&self.http);
-                if let Some(a) = &self.auth {
+                let mut req = build(client, url);
+                if let Some(a) = auth {
                     req = req.header(AUTHORIZATION, a.clone());
                 }
                 let start = Instant::now();
@@ -254,16 +608,10 @@ impl ProviderClient {
                         self.metrics.fal_call(endpoint, status.as_str(), start.elapsed().as_secs_f64());
                         if status == StatusCode::TOO_MANY_REQUESTS {
                             self.metrics.fal_rate_limited();
-                            let after = resp
-                                .headers()
-                                .get(RETRY_AFTER)
-                                .and_then(|v| v.to_str().ok())
-                                .and_then(|v| v.trim().parse::<f64>().ok())
-                                .filter(|s| s.is_finite() && *s >= 0.0)
-                                .map(Duration::from_secs_f64);
-                            Attempt::Retry { reason: "429 Too Many Requests".into(), after }
+                            let after = resp.headers().get(RETRY_AFTER).and_then(parse_retry_after);
+                            Attempt::Retry { reason: "429 Too Many Requests".into(), class: "HTTP 429".into(), after }
                         } else if status.is_server_error() {
-                            Attempt::Retry { reason: format!("HTTP {status}"), after: None }
+                            Attempt::Retry { reason: format!("HTTP {status}"), class: format!("HTTP {}", status.as_u16()), after: None }
                         } else {
                             Attempt::Done(resp)
                         }
@@ -280,15 +628,18 @@ impl ProviderClient {
                             tracing::warn!(endpoint, error = %err, "provider call refused by TLS; not retried");
                             return Err(err);
                         }
-                        Attempt::Retry { reason: transport_reason(&e), after: None }
+                        if let Some(why) = redirect_refused(&e) {
+                            return Err(ProviderError::DownloadRefused { url: bounded(url.as_str(), 200).into_owned(), reason: why });
+                        }
+                        Attempt::Retry { reason: transport_reason(&e), class: transport_class(&e).into(), after: None }
                     }
                 };
                 match outcome {
                     Attempt::Done(resp) => return Ok(resp),
-                    Attempt::Retry { reason, after } => {
+                    Attempt::Retry { reason, class, after } => {
                         if attempt >= self.cfg.max_retries {
                             tracing::warn!(endpoint, attempts = attempt + 1, error = %reason, "provider call gave up");
-                            return Err(ProviderError::RetriesExhausted { endpoint, attempts: attempt + 1, last: reason });
+                            return Err(ProviderError::RetriesExhausted { endpoint, attempts: attempt + 1, last: reason, class });
                         }
                         let delay = after
                             .map(|d| d.min(self.cfg.backoff_max))
@@ -309,10 +660,7 @@ impl ProviderClient {
         resp: reqwest::Response,
     ) -> Result<serde_json::Value, ProviderError> {
         let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| ProviderError::Garbage {
-            endpoint,
-            reason: format!("cannot read body: {e}"),
-        })?;
+        let body = read_limited(endpoint, resp, MAX_JSON_BYTES).await?;
         let value: Result<serde_json::Value, _> = serde_json::from_slice(&body);
         if !status.is_success() {
             let detail = value
@@ -324,7 +672,7 @@ impl ProviderClient {
             return Err(ProviderError::Rejected {
                 endpoint,
                 status: status.as_u16(),
-                detail,
+                detail: bounded(&detail, 200).into_owned(),
             });
         }
         value.map_err(|e| ProviderError::Garbage {
@@ -351,11 +699,11 @@ impl ProviderClient {
                 }
             }
         }
-        let submit_url = self.url(&self.cfg.model);
+        let submit_url = self.url(&self.cfg.model)?;
         let body = body.to_string();
         let resp = self
-            .call("submit", |c| {
-                c.post(&submit_url)
+            .call("submit", &self.http, &submit_url, |c, u| {
+                c.post(u.clone())
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .body(body.clone())
             })
@@ -364,7 +712,11 @@ impl ProviderClient {
         let request_id = v
             .get("request_id")
             .and_then(|r| r.as_str())
-            .filter(|r| !r.is_empty() && r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+            .filter(|r| {
+                !r.is_empty()
+                    && r.len() <= 128
+                    && r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            })
             .ok_or_else(|| ProviderError::Garbage {
                 endpoint: "submit",
                 reason: "no valid request_id".into(),
@@ -372,32 +724,40 @@ impl ProviderClient {
             .to_owned();
         tracing::info!(fal.request_id = %request_id, "generation submitted");
 
-        let status_url = self.url(&format!("{}/requests/{request_id}/status", self.cfg.model));
+        let status_url = self.url(&format!("{}/requests/{request_id}/status", self.cfg.model))?;
         loop {
-            let resp = self.call("status", |c| c.get(&status_url)).await?;
+            let resp = self
+                .call("status", &self.http, &status_url, |c, u| c.get(u.clone()))
+                .await?;
             let v = Self::json("status", resp).await?;
             match v.get("status").and_then(|s| s.as_str()) {
                 Some("COMPLETED") => break,
                 Some("IN_QUEUE") | Some("IN_PROGRESS") => {}
                 Some("FAILED") | Some("ERROR") => {
                     return Err(ProviderError::GenerationFailed(
-                        v.get("error")
-                            .map(|e| e.to_string())
-                            .unwrap_or_else(|| "provider reported failure".into()),
+                        bounded(
+                            &v.get("error")
+                                .map(|e| e.to_string())
+                                .unwrap_or_else(|| "provider reported failure".into()),
+                            200,
+                        )
+                        .into_owned(),
                     ));
                 }
                 other => {
                     return Err(ProviderError::Garbage {
                         endpoint: "status",
-                        reason: format!("unknown status {other:?}"),
+                        reason: format!("unknown status {:?}", other.map(|o| bounded(o, 64))),
                     });
                 }
             }
             tokio::time::sleep(self.cfg.poll_interval).await;
         }
 
-        let result_url = self.url(&format!("{}/requests/{request_id}", self.cfg.model));
-        let resp = self.call("result", |c| c.get(&result_url)).await?;
+        let result_url = self.url(&format!("{}/requests/{request_id}", self.cfg.model))?;
+        let resp = self
+            .call("result", &self.http, &result_url, |c, u| c.get(u.clone()))
+            .await?;
         let v = match Self::json("result", resp).await {
             Err(ProviderError::Rejected {
                 status: 422,
@@ -415,12 +775,32 @@ impl ProviderClient {
                 endpoint: "result",
                 reason: "no model_mesh.url".into(),
             })?;
-        let file_url = if file_url.starts_with("http://") || file_url.starts_with("https://") {
-            file_url.to_owned()
-        } else {
-            self.url(file_url)
+        self.download_model(file_url).await
+    }
+
+    /// Downloads the model at `file_url` (absolute, or a path on the provider's origin) if the
+    /// rules allow it; checks its size and that it is a GLB.
+    async fn download_model(&self, file_url: &str) -> Result<Vec<u8>, ProviderError> {
+        let refused = |reason: String| ProviderError::DownloadRefused {
+            url: bounded(file_url, 200).into_owned(),
+            reason,
         };
-        let resp = self.call("download", |c| c.get(&file_url)).await?;
+        let url = if file_url.starts_with("http://") || file_url.starts_with("https://") {
+            Url::parse(file_url).map_err(|e| refused(format!("not a URL: {e}")))?
+        } else if file_url.starts_with("//") || file_url.contains("://") {
+            return Err(refused("not an http(s) URL or a path".into()));
+        } else {
+            self.url(file_url)?
+        };
+        let client = if same_origin(&url, &self.origin) {
+            &self.http
+        } else {
+            self.policy.check(&url).map_err(refused)?;
+            &self.download
+        };
+        let resp = self
+            .call("download", client, &url, |c, u| c.get(u.clone()))
+            .await?;
         let status = resp.status();
         if !status.is_success() {
             return Err(ProviderError::Rejected {
@@ -429,17 +809,14 @@ impl ProviderClient {
                 detail: "model file unavailable".into(),
             });
         }
-        let bytes = resp.bytes().await.map_err(|e| ProviderError::Garbage {
-            endpoint: "download",
-            reason: format!("cannot read model: {e}"),
-        })?;
+        let bytes = read_limited("download", resp, self.cfg.max_model_bytes).await?;
         if !crate::files::is_valid_glb(&bytes) {
             return Err(ProviderError::Garbage {
                 endpoint: "download",
                 reason: "the model file is not a valid GLB".into(),
             });
         }
-        Ok(bytes.to_vec())
+        Ok(bytes)
     }
 }
 
@@ -476,6 +853,27 @@ fn transport_reason(e: &reqwest_middleware::Error) -> String {
             format!("connection failed: {detail}")
         }
         _ => format!("transport error: {detail}"),
+    }
+}
+
+/// The class of a transport failure, for clients: no hosts, addresses or OS messages.
+fn transport_class(e: &reqwest_middleware::Error) -> &'static str {
+    match e {
+        reqwest_middleware::Error::Reqwest(r) if r.is_timeout() => "timeout",
+        reqwest_middleware::Error::Reqwest(r) if r.is_connect() => "connection failed",
+        _ => "transport error",
+    }
+}
+
+/// Why a redirect was refused by a download policy, if that is what failed.
+fn redirect_refused(e: &reqwest_middleware::Error) -> Option<String> {
+    match e {
+        reqwest_middleware::Error::Reqwest(r) if r.is_redirect() => Some(
+            r.source()
+                .map(error_chain)
+                .unwrap_or_else(|| "redirect refused".into()),
+        ),
+        _ => None,
     }
 }
 

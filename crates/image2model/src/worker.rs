@@ -17,7 +17,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::app::Shared;
 use crate::metrics::{TASK_BATCH, TASK_GENERATE};
-use crate::store::{JobRecord, JobStatus};
+use crate::store::JobRecord;
 
 /// What the pool did when it stopped.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -28,14 +28,71 @@ pub struct StopReport {
     pub requeued: Vec<String>,
 }
 
-/// The W3C trace context of the current span, as a carrier to store with a job.
+/// The W3C `traceparent` of the current span (in a handler: the server span the HTTP layer
+/// made, never the client's raw headers), as a carrier to store with a job. Only
+/// `traceparent`: a client's `tracestate` is not carried on to the job and the provider.
 pub fn current_trace_context() -> Vec<(String, String)> {
     let cx = tracing::Span::current().context();
     let mut carrier = HashMap::new();
     W3CTraceContextPropagator::new().inject_context(&cx, &mut carrier);
-    let mut v: Vec<(String, String)> = carrier.into_iter().collect();
+    let mut v: Vec<(String, String)> = carrier
+        .into_iter()
+        .filter(|(k, _)| k == "traceparent")
+        .collect();
     v.sort();
     v
+}
+
+/// Why a job failed: a stable `code` and public `message` stored with the job and shown to
+/// clients, and the `detail` (provider bodies, paths, addresses) for the log line and the span.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFailure {
+    /// Stable code, e.g. `provider_unavailable`, `deadline_exceeded`, `internal_error`.
+    pub code: &'static str,
+    /// Public message: fixed text and numbers, nothing the provider or the file system wrote.
+    pub message: String,
+    /// Everything known, for operators.
+    pub detail: String,
+}
+
+impl JobFailure {
+    fn internal(detail: impl Into<String>) -> Self {
+        JobFailure {
+            code: "internal_error",
+            message: "internal error while running the job".into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+impl From<crate::provider::ProviderError> for JobFailure {
+    fn from(e: crate::provider::ProviderError) -> Self {
+        JobFailure {
+            code: e.code(),
+            message: e.public_message(),
+            detail: e.to_string(),
+        }
+    }
+}
+
+/// Runs `fut`; a panic inside becomes an `internal_error` failure instead of unwinding through
+/// the worker (which would leave the job `running`).
+pub async fn guarded<F>(fut: F) -> Result<(), JobFailure>
+where
+    F: std::future::Future<Output = Result<(), JobFailure>>,
+{
+    use futures_util::FutureExt as _;
+    match std::panic::AssertUnwindSafe(fut).catch_unwind().await {
+        Ok(r) => r,
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic".into());
+            Err(JobFailure::internal(format!("the job panicked: {what}")))
+        }
+    }
 }
 
 pub(crate) async fn dispatcher(
@@ -90,7 +147,7 @@ pub(crate) async fn dispatcher(
         .unwrap_or_default();
     let mut requeued = Vec::new();
     for id in leftover {
-        match shared.store.requeue(&id) {
+        match shared.store.requeue(&id).await {
             Ok(true) => {
                 shared.metrics.task_finished(TASK_GENERATE, "requeued", 0.0);
                 requeued.push(id);
@@ -113,7 +170,7 @@ pub(crate) async fn dispatcher(
 }
 
 async fn run_job(s: &Shared, id: &str) {
-    let job = match s.store.claim(id) {
+    let job = match s.store.claim(id).await {
         Ok(Some(j)) => j,
         Ok(None) => return, // finished or claimed already: nothing to do
         Err(e) => {
@@ -138,7 +195,7 @@ async fn run_job(s: &Shared, id: &str) {
     async {
         tracing::info!(attempt = job.attempts, "job started");
         let start = Instant::now();
-        let outcome = execute(s, &job).await;
+        let outcome = guarded(execute(s, &job)).await;
         let elapsed = start.elapsed().as_secs_f64();
         let span = tracing::Span::current();
         match &outcome {
@@ -146,16 +203,15 @@ async fn run_job(s: &Shared, id: &str) {
                 span.record("otel.status_code", "OK");
                 tracing::info!(duration = elapsed, "job succeeded");
             }
-            Err(reason) => {
+            Err(f) => {
                 span.record("otel.status_code", "ERROR");
-                span.record("error.type", "generation_failed");
-                tracing::warn!(duration = elapsed, error = %reason, "job failed");
+                span.record("error.type", f.code);
+                let detail = crate::limits::bounded(&f.detail, crate::error::MESSAGE_MAX);
+                tracing::warn!(duration = elapsed, error = %detail, error_code = f.code, "job failed");
             }
         }
-        match s
-            .store
-            .finish(id, outcome.as_ref().err().map(String::as_str))
-        {
+        let error = outcome.as_ref().err().map(|f| (f.code, f.message.clone()));
+        match s.store.finish(id, error).await {
             Ok(true) => {
                 let status = if outcome.is_ok() {
                     "success"
@@ -172,23 +228,17 @@ async fn run_job(s: &Shared, id: &str) {
             Err(e) => tracing::error!(error = %e, "cannot store the job's outcome"),
         }
         if let Some(b) = &job.batch_id {
-            finish_batch(s, b);
+            finish_batch(s, b).await;
         }
     }
     .instrument(span)
     .await
 }
 
-fn finish_batch(s: &Shared, batch_id: &str) {
-    match s.store.finish_batch_if_done(batch_id) {
-        Ok(Some((size, duration))) => {
+async fn finish_batch(s: &Shared, batch_id: &str) {
+    match s.store.finish_batch_if_done(batch_id).await {
+        Ok(Some((size, duration, failed))) => {
             s.metrics.batch_finished(size, duration);
-            let failed = s
-                .store
-                .batch(batch_id)
-                .ok()
-                .flatten()
-                .is_some_and(|b| b.jobs.iter().any(|j| j.status == JobStatus::Failed));
             let status = if failed { "failure" } else { "success" };
             s.metrics.task_finished(TASK_BATCH, status, duration);
             tracing::info!(batch.id = %batch_id, size, duration, status, "batch finished");
@@ -198,16 +248,22 @@ fn finish_batch(s: &Shared, batch_id: &str) {
     }
 }
 
-async fn execute(s: &Shared, job: &JobRecord) -> Result<(), String> {
+async fn execute(s: &Shared, job: &JobRecord) -> Result<(), JobFailure> {
     let file = s
         .store
         .file(&job.file_id)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("upload {} no longer exists", job.file_id))?;
+        .await
+        .map_err(|e| JobFailure::internal(e.to_string()))?
+        .ok_or_else(|| JobFailure {
+            code: "upload_missing",
+            message: "the upload no longer exists".into(),
+            detail: format!("upload {} no longer exists", job.file_id),
+        })?;
     let image = s
         .data
         .read(&s.data.upload_path(&file.id, &file.ext))
-        .map_err(|e| e.to_string())?;
+        .await
+        .map_err(|e| JobFailure::internal(e.to_string()))?;
     let deadline = s.cfg.job_deadline;
     let model = tokio::time::timeout(
         deadline,
@@ -216,13 +272,36 @@ async fn execute(s: &Shared, job: &JobRecord) -> Result<(), String> {
     )
     .await
     .map_err(|_| {
-        format!(
+        let message = format!(
             "deadline of {} exceeded",
             humantime::format_duration(deadline)
-        )
-    })?
-    .map_err(|e| e.to_string())?;
-    s.data
-        .write_atomic(&s.data.result_path(&job.job_id), &model)
-        .map_err(|e| e.to_string())
+        );
+        JobFailure {
+            code: "deadline_exceeded",
+            detail: message.clone(),
+            message,
+        }
+    })??;
+    let data = s.data.clone();
+    let path = s.data.result_path(&job.job_id);
+    tokio::task::spawn_blocking(move || data.write_atomic(&path, &model))
+        .await
+        .map_err(|e| JobFailure::internal(e.to_string()))?
+        .map_err(|e| JobFailure::internal(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_job_becomes_an_internal_error_failure() {
+        let f = guarded(async { panic!("index out of bounds") })
+            .await
+            .expect_err("failure");
+        assert_eq!(f.code, "internal_error");
+        assert!(f.detail.contains("index out of bounds"), "{}", f.detail);
+        assert!(!f.message.contains("index"), "the public message is fixed");
+        assert_eq!(guarded(async { Ok(()) }).await, Ok(()));
+    }
 }

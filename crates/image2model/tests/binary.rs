@@ -221,7 +221,7 @@ async fn sigterm_stops_accepting_requeues_the_running_job_and_exits_0_without_a_
     assert!(status.success(), "exit status {status:?}");
     assert!(took < Duration::from_secs(8), "took {took:?}");
     let store = Store::open(&data.join("image2model.sqlite3")).expect("db");
-    let job = store.job(&job_id).expect("get").expect("exists");
+    let job = store.job(&job_id).await.expect("get").expect("exists");
     assert_eq!(
         job.status,
         JobStatus::Queued,
@@ -258,7 +258,7 @@ async fn a_second_signal_during_the_graceful_shutdown_exits_at_once() {
         "{stderr:?}"
     );
     let store = Store::open(&data.join("image2model.sqlite3")).expect("db");
-    let job = store.job(&job_id).expect("get").expect("exists");
+    let job = store.job(&job_id).await.expect("get").expect("exists");
     assert_eq!(
         job.status,
         JobStatus::Running,

@@ -52,7 +52,7 @@ fn client(base_url: String, backoff_max: Duration) -> ProviderClient {
     let meter = opentelemetry::metrics::MeterProvider::meter(&meter, "test");
     ProviderClient::new(
         ProviderConfig {
-            base_url,
+            base_url: base_url.clone(),
             model: "fal-ai/trellis".into(),
             api_key: Some("k-123".into()),
             poll_interval: Duration::from_millis(5),
@@ -60,7 +60,7 @@ fn client(base_url: String, backoff_max: Duration) -> ProviderClient {
             max_retries: 3,
             backoff_base: Duration::from_millis(5),
             backoff_max,
-            ca_file: None,
+            ..ProviderConfig::new(base_url)
         },
         otelbricks_http::HttpClientMiddleware::with_meter(&meter),
         Metrics::new(&meter),

@@ -1,6 +1,7 @@
 //! An `https://` provider: a real TLS handshake (rustls) against the simulator served over TLS
-//! with a certificate of a private test CA. Untrusted, the job fails at once with a certificate
-//! error that says how to trust the CA; with `IMAGE2MODEL_PROVIDER_CA_FILE` it succeeds.
+//! with a certificate of a private test CA. Untrusted, the job fails at once with the stable
+//! code `provider_tls` (the public message names no host), and the provider error the log gets
+//! says how to trust the CA; with `IMAGE2MODEL_PROVIDER_CA_FILE` it succeeds.
 
 mod common;
 
@@ -116,6 +117,39 @@ fn cfg_for(dir: &std::path::Path, url: String) -> ServeConfig {
     cfg
 }
 
+/// What the provider client reports (the log line's detail) for `cfg`'s provider.
+async fn provider_error(cfg: &ServeConfig) -> String {
+    let meter = opentelemetry_sdk::metrics::SdkMeterProvider::default();
+    let meter = opentelemetry::metrics::MeterProvider::meter(&meter, "test");
+    let client = image2model::provider::ProviderClient::new(
+        image2model::provider::ProviderConfig {
+            ca_file: cfg.provider_ca_file.clone(),
+            max_retries: 0,
+            ..image2model::provider::ProviderConfig::new(cfg.provider_url.clone().expect("url"))
+        },
+        otelbricks_http::HttpClientMiddleware::with_meter(&meter),
+        image2model::metrics::Metrics::new(&meter),
+    )
+    .expect("client");
+    client
+        .generate(PNG, "image/png", &serde_json::json!({}))
+        .await
+        .expect_err("refused")
+        .to_string()
+}
+
+/// The job's public error: the stable TLS code, and a message without host, port or variable.
+fn assert_public_tls_error(v: &serde_json::Value) {
+    assert_eq!(v["status"], "failed", "{v}");
+    assert_eq!(v["error_code"], "provider_tls", "{v}");
+    let err = v["error"].as_str().expect("error");
+    assert!(err.contains("TLS handshake"), "{err}");
+    assert!(
+        !err.contains("localhost") && !err.contains("IMAGE2MODEL") && !err.contains("certificate"),
+        "no detail for API clients: {err}"
+    );
+}
+
 async fn run_one_job(cfg: ServeConfig) -> serde_json::Value {
     let app = App::start(cfg, AppOptions::default())
         .await
@@ -133,13 +167,15 @@ async fn an_untrusted_provider_certificate_fails_the_job_at_once_with_a_certific
     let pki = pki(&["localhost"]);
     let sim = tls_sim(&pki).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let v = run_one_job(cfg_for(
-        dir.path(),
-        format!("https://localhost:{}", sim.port),
-    ))
-    .await;
-    assert_eq!(v["status"], "failed", "{v}");
-    let err = v["error"].as_str().expect("error");
+    let cfg = cfg_for(dir.path(), format!("https://localhost:{}", sim.port));
+    let v = run_one_job(cfg.clone()).await;
+    assert_public_tls_error(&v);
+    assert_eq!(
+        sim.handshakes.load(Ordering::SeqCst),
+        1,
+        "a certificate error is not retried"
+    );
+    let err = provider_error(&cfg).await;
     assert!(
         err.contains("TLS handshake with localhost:"),
         "names the host: {err}"
@@ -151,11 +187,6 @@ async fn an_untrusted_provider_certificate_fails_the_job_at_once_with_a_certific
     assert!(
         err.contains("IMAGE2MODEL_PROVIDER_CA_FILE"),
         "says how to trust it: {err}"
-    );
-    assert_eq!(
-        sim.handshakes.load(Ordering::SeqCst),
-        1,
-        "a certificate error is not retried"
     );
     assert_eq!(sim.stats.calls(), 0, "no HTTP request got through");
 }
@@ -184,9 +215,9 @@ async fn a_trusted_certificate_for_another_name_is_refused() {
     std::fs::write(&ca, &pki.ca_pem).expect("write ca");
     let mut cfg = cfg_for(dir.path(), format!("https://localhost:{}", sim.port));
     cfg.provider_ca_file = Some(ca);
-    let v = run_one_job(cfg).await;
-    assert_eq!(v["status"], "failed", "{v}");
-    let err = v["error"].as_str().expect("error");
+    let v = run_one_job(cfg.clone()).await;
+    assert_public_tls_error(&v);
+    let err = provider_error(&cfg).await;
     assert!(
         err.contains("TLS handshake") && err.contains("certificate not valid for name"),
         "{err}"

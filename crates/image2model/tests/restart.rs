@@ -41,23 +41,21 @@ async fn a_restart_in_the_middle_of_a_batch_finishes_every_job_exactly_once() {
         assert!(!report.requeued.is_empty(), "a running job was requeued");
         let store = Store::open(&dir.path().join("image2model.sqlite3")).expect("db");
         assert_eq!(
-            store.count(JobStatus::Running).expect("count"),
+            store.count(JobStatus::Running).await.expect("count"),
             0,
             "nothing left running"
         );
-        let queued = store.count(JobStatus::Queued).expect("count");
+        let queued = store.count(JobStatus::Queued).await.expect("count");
         assert!(queued >= 1, "the batch was interrupted");
         // `completed_jobs` was moved with the app: read what finished from the database.
-        jobs.iter()
-            .filter(|j| {
-                store
-                    .job(j)
-                    .ok()
-                    .flatten()
-                    .is_some_and(|r| r.status.is_terminal())
-            })
-            .cloned()
-            .collect()
+        let mut done = Vec::new();
+        for j in &jobs {
+            let job = store.job(j).await.ok().flatten();
+            if job.is_some_and(|r| r.status.is_terminal()) {
+                done.push(j.clone());
+            }
+        }
+        done
     };
     assert!(!first_done.is_empty() && first_done.len() < jobs.len());
 
@@ -65,6 +63,13 @@ async fn a_restart_in_the_middle_of_a_batch_finishes_every_job_exactly_once() {
     let (b, router) = start_with(cfg, AppOptions::default()).await;
     let v = wait_batch(&router, &batch, Duration::from_secs(15)).await;
     assert_eq!(v["counts"]["succeeded"], 6, "{v}");
+    // The worker records a job as completed right after the database says so.
+    let start = std::time::Instant::now();
+    while b.completed_jobs().len() < jobs.len() - first_done.len()
+        && start.elapsed() < Duration::from_secs(5)
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let second_done: HashSet<String> = b.completed_jobs().into_iter().collect();
     let first_done: HashSet<String> = first_done.into_iter().collect();
     assert!(first_done.is_disjoint(&second_done), "a job finished twice");
@@ -83,6 +88,9 @@ async fn a_restart_in_the_middle_of_a_batch_finishes_every_job_exactly_once() {
     b.shutdown().await;
 }
 
+/// The id of the job a "crashed" instance left running.
+const CRASHED: &str = "0190b1e4-0000-7000-8000-00000000c4a5";
+
 #[tokio::test]
 async fn jobs_left_running_by_a_crash_are_requeued_and_run_on_start() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -96,24 +104,30 @@ async fn jobs_left_running_by_a_crash_are_requeued_and_run_on_start() {
         store
             .create_jobs(
                 None,
-                &[NewJob {
-                    job_id: "crashed-job".into(),
+                serde_json::json!({}),
+                vec![NewJob {
+                    job_id: CRASHED.into(),
                     file_id: file,
-                    options: serde_json::json!({}),
                     trace_context: Vec::new(),
                     request_id: None,
                 }],
             )
+            .await
             .expect("insert");
-        assert!(store.claim("crashed-job").expect("claim").is_some());
+        assert!(store.claim(CRASHED).await.expect("claim").is_some());
     }
     let (b, router) = start_with(cfg, AppOptions::default()).await;
-    let v = wait_job(&router, "crashed-job", Duration::from_secs(10)).await;
+    let v = wait_job(&router, CRASHED, Duration::from_secs(10)).await;
     assert_eq!(v["status"], "succeeded", "{v}");
     assert_eq!(
         v["attempts"], 2,
         "claimed once by the crashed run, once after the restart"
     );
-    assert_eq!(b.completed_jobs(), vec!["crashed-job".to_owned()]);
+    // The worker records the job as completed right after the database says so.
+    let start = std::time::Instant::now();
+    while b.completed_jobs().is_empty() && start.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(b.completed_jobs(), vec![CRASHED.to_owned()]);
     b.shutdown().await;
 }
