@@ -260,11 +260,12 @@ impl App {
 
     /// Serves [`App::router`] on `listener` with the configured timeouts and connection limit
     /// (see [`crate::server`]) until `shutdown` completes, then waits for open connections.
-    pub async fn serve(
+    /// The future owns what it needs: spawn it, or await it while the app lives.
+    pub fn serve(
         &self,
         listener: tokio::net::TcpListener,
-        shutdown: impl std::future::Future<Output = ()> + Send,
-    ) -> std::io::Result<()> {
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> impl std::future::Future<Output = std::io::Result<()>> + Send + 'static {
         let opts = crate::server::ServerOptions::from_limits(&self.shared.cfg.limits);
         crate::server::serve(
             listener,
@@ -273,7 +274,6 @@ impl App {
             self.shared.metrics.clone(),
             shutdown,
         )
-        .await
     }
 
     /// The address of the in-process simulator, if it runs.

@@ -75,7 +75,7 @@ pub async fn serve(
     router: Router,
     opts: ServerOptions,
     metrics: Metrics,
-    shutdown: impl Future<Output = ()> + Send,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())

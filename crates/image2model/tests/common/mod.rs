@@ -172,3 +172,33 @@ pub fn assert_error(status: StatusCode, v: &serde_json::Value, want: StatusCode,
         "{v}"
     );
 }
+
+pub mod fake;
+
+/// Serves `t`'s app on a loopback port with the real server (timeouts, connection limit);
+/// the server stops when the returned sender is dropped or sent to.
+pub async fn serve_app(app: &App) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.serve(listener, async move {
+        let _ = rx.await;
+    }));
+    (addr, tx)
+}
+
+/// Polls `f` every 10 ms until it returns `Some`, at most `limit`.
+pub async fn eventually<T>(limit: Duration, mut f: impl AsyncFnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return Some(v);
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
