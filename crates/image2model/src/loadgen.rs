@@ -60,6 +60,9 @@ pub struct Summary {
     pub errors: u64,
     /// 4xx answers (most are the deliberate bad requests).
     pub client_errors: u64,
+    /// 429 and 503 answers: the server's limits and backpressure (also in `client_errors` and
+    /// `errors`).
+    pub throttled: u64,
     /// Ticks skipped because `concurrency` requests were in flight.
     pub skipped: u64,
     /// Requests per operation.
@@ -90,6 +93,11 @@ impl std::fmt::Display for Summary {
             f,
             "client errors (4xx, mostly deliberate): {}",
             self.client_errors
+        )?;
+        writeln!(
+            f,
+            "throttled (429 + 503: the server's limits and backpressure): {}",
+            self.throttled
         )?;
         writeln!(f, "skipped (concurrency limit): {}", self.skipped)?;
         writeln!(
@@ -289,6 +297,9 @@ pub async fn run(cfg: &LoadgenConfig, progress: bool) -> Result<Summary, Loadgen
                 match res {
                     Ok((status, json)) => {
                         *s.summary.by_status.entry(status.to_string()).or_default() += 1;
+                        if status == 429 || status == 503 {
+                            s.summary.throttled += 1;
+                        }
                         if status >= 500 {
                             s.summary.errors += 1;
                         } else if status >= 400 {

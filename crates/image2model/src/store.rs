@@ -815,6 +815,36 @@ mod tests {
         );
     }
 
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_slow_write_blocks_neither_the_runtime_nor_readers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Store::open(&dir.path().join("db")).expect("open");
+        let w = s.clone();
+        let slow = tokio::spawn(async move {
+            w.write(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(800));
+                Ok(())
+            })
+            .await
+        });
+        // Let the write start (on the blocking pool), then read on the only runtime thread.
+        tokio::task::yield_now().await;
+        let start = std::time::Instant::now();
+        assert_eq!(s.count(JobStatus::Queued).await.expect("count"), 0);
+        let ticked = tokio::time::timeout(
+            std::time::Duration::from_millis(400),
+            tokio::time::sleep(std::time::Duration::from_millis(10)),
+        )
+        .await;
+        assert!(ticked.is_ok(), "the runtime thread kept running");
+        assert!(
+            start.elapsed() < std::time::Duration::from_millis(400),
+            "the read did not wait for the write: {:?}",
+            start.elapsed()
+        );
+        slow.await.expect("join").expect("write");
+    }
+
     #[tokio::test]
     async fn a_sweep_deletes_old_finished_work_but_keeps_what_queued_jobs_need() {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -289,3 +289,61 @@ async fn the_queue_length_gauge_follows_the_backlog() {
     let report = t.app.shutdown_with_grace(Duration::ZERO).await;
     assert_eq!(report.requeued.len(), 1);
 }
+
+/// Trust at the edge: a job stores only the server span's `traceparent`, so the provider sees
+/// the server's trace (whatever the HTTP layer decided about the client's header) with our spans
+/// as parents, and never the client's `tracestate`.
+#[tokio::test]
+async fn the_provider_gets_the_server_spans_context_and_never_the_clients_tracestate() {
+    let capture = Capture::new("image2model");
+    let _g = capture.set_default();
+    opentelemetry::global::set_text_map_propagator(capture.propagator());
+    let provider = common::fake::start(common::fake::provider("/files/r1.glb".into())).await;
+    let url = provider.url();
+    let t = start_cfg(
+        move |c| c.provider_url = Some(url),
+        SimConfig::fast(10),
+        AppOptions {
+            meter: Some(capture.meter("image2model")),
+        },
+    )
+    .await;
+    let f = upload(&t.router).await;
+    let client_span = "00f067aa0ba902b7";
+    let mut req = post_json(
+        "/api/v1/models",
+        &serde_json::json!({"file_id": f}).to_string(),
+    );
+    req.headers_mut().insert(
+        "traceparent",
+        format!("00-4bf92f3577b34da6a3ce929d0e0e4736-{client_span}-01")
+            .parse()
+            .expect("value"),
+    );
+    req.headers_mut()
+        .insert("tracestate", "evil=payload".parse().expect("value"));
+    let (status, v) = send_json(&t.router, req).await;
+    assert_eq!(status, http::StatusCode::ACCEPTED, "{v}");
+    let job = v["job_id"].as_str().expect("job").to_owned();
+    let v = wait_job(&t.router, &job, Duration::from_secs(10)).await;
+    assert_eq!(v["status"], "succeeded", "{v}");
+    t.app.shutdown().await;
+
+    let server = capture
+        .finished_spans()
+        .into_iter()
+        .find(|s| s.name == "POST /api/v1/models")
+        .expect("server span");
+    let trace = server.span_context.trace_id().to_string();
+    let seen = provider.seen();
+    assert!(!seen.is_empty());
+    for s in &seen {
+        assert_eq!(s.header("tracestate"), None, "{}: {:?}", s.path, s.headers);
+        let tp = s
+            .header("traceparent")
+            .unwrap_or_else(|| panic!("{}: {:?}", s.path, s.headers));
+        let parts: Vec<&str> = tp.split('-').collect();
+        assert_eq!(parts[1], trace, "the server span's trace");
+        assert_ne!(parts[2], client_span, "never the client's span as parent");
+    }
+}
