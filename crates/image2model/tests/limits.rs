@@ -202,18 +202,14 @@ async fn oversized_options_and_file_names_are_413_and_counted() {
 
 #[tokio::test]
 async fn old_uploads_jobs_and_models_are_deleted_by_the_retention_sweep() {
-    let t = start_cfg(
+    let (t, f, job, v) = one_job(
         |c| {
             c.limits.retention = Duration::from_millis(300);
             c.limits.sweep_interval = Duration::from_millis(100);
         },
         SimConfig::fast(10),
-        AppOptions::default(),
     )
     .await;
-    let f = upload(&t.router).await;
-    let job = create_job(&t.router, &f).await;
-    let v = wait_job(&t.router, &job, Duration::from_secs(10)).await;
     assert_eq!(v["status"], "succeeded", "{v}");
     let files_in = |sub: &str| {
         std::fs::read_dir(t.dir.path().join(sub))

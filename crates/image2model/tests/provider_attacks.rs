@@ -11,7 +11,6 @@ use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use common::fake::{self, Fake};
 use common::*;
-use image2model::app::AppOptions;
 use image2model::metrics::Metrics;
 use image2model::provider::{ProviderClient, ProviderConfig, ProviderError, parse_retry_after};
 use image2model::sim::SimConfig;
@@ -162,19 +161,15 @@ async fn retry_after_1e20_fails_the_job_cleanly_instead_of_leaving_it_running() 
     })
     .await;
     let url = provider.url();
-    let t = start_cfg(
+    let (t, _, _, v) = one_job(
         move |c| {
             c.provider_url = Some(url);
             c.provider_max_retries = 2;
             c.retry_max = Duration::from_millis(20);
         },
         SimConfig::fast(10),
-        AppOptions::default(),
     )
     .await;
-    let f = upload(&t.router).await;
-    let job = create_job(&t.router, &f).await;
-    let v = wait_job(&t.router, &job, Duration::from_secs(10)).await;
     assert_eq!(v["status"], "failed", "{v}");
     assert_eq!(v["error_code"], "provider_unavailable", "{v}");
     assert_eq!(
@@ -242,15 +237,7 @@ async fn provider_error_bodies_never_reach_the_public_job_error() {
     })
     .await;
     let url = provider.url();
-    let t = start_cfg(
-        move |c| c.provider_url = Some(url),
-        SimConfig::fast(10),
-        AppOptions::default(),
-    )
-    .await;
-    let f = upload(&t.router).await;
-    let job = create_job(&t.router, &f).await;
-    let v = wait_job(&t.router, &job, Duration::from_secs(10)).await;
+    let (t, _, _, v) = one_job(move |c| c.provider_url = Some(url), SimConfig::fast(10)).await;
     assert_eq!(v["status"], "failed", "{v}");
     assert_eq!(v["error_code"], "provider_rejected", "{v}");
     let err = v["error"].as_str().expect("error");

@@ -175,6 +175,19 @@ pub fn assert_error(status: StatusCode, v: &serde_json::Value, want: StatusCode,
 
 pub mod fake;
 
+/// Starts an app, uploads a PNG and waits for a job on it to end: the app, the file, the job id
+/// and the job.
+pub async fn one_job(
+    tweak: impl FnOnce(&mut ServeConfig),
+    sim: SimConfig,
+) -> (TestApp, String, String, serde_json::Value) {
+    let t = start_cfg(tweak, sim, AppOptions::default()).await;
+    let f = upload(&t.router).await;
+    let job = create_job(&t.router, &f).await;
+    let v = wait_job(&t.router, &job, Duration::from_secs(10)).await;
+    (t, f, job, v)
+}
+
 /// Serves `t`'s app on a loopback port with the real server (timeouts, connection limit);
 /// the server stops when the returned sender is dropped or sent to.
 pub async fn serve_app(app: &App) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
