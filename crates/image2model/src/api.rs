@@ -36,12 +36,7 @@ type S = State<Arc<Shared>>;
 pub fn router(shared: Arc<Shared>) -> Router {
     // Room for the multipart framing around the file.
     let upload_limit = shared.cfg.max_upload_bytes.saturating_add(16 * 1024);
-    // A job or batch request: the file ids and the options, with room for JSON framing.
-    let json_limit = shared
-        .cfg
-        .limits
-        .max_options_bytes
-        .saturating_add(64 * 1024);
+    let json_limit = json_body_limit(&shared);
     Router::new()
         .route(
             "/api/v1/upload",
@@ -241,7 +236,12 @@ fn check_disk(s: &Shared) -> Result<(), ApiError> {
     }
 }
 
-fn json_error(r: JsonRejection, body_timeout: Duration) -> ApiError {
+/// Largest job or batch request: the options and room for the file ids and the JSON framing.
+fn json_body_limit(s: &Shared) -> usize {
+    s.cfg.limits.max_options_bytes.saturating_add(64 * 1024)
+}
+
+fn json_error(s: &Shared, r: JsonRejection) -> ApiError {
     match r {
         JsonRejection::MissingJsonContentType(_) => {
             ApiError::UnsupportedMediaType("expected Content-Type: application/json".into())
@@ -249,12 +249,12 @@ fn json_error(r: JsonRejection, body_timeout: Duration) -> ApiError {
         JsonRejection::BytesRejection(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::TooLarge {
                 what: "the request body",
-                limit: 0,
+                limit: json_body_limit(s),
                 unit: "bytes",
                 reason: "payload_too_large",
             }
         }
-        other if is_body_timeout(&other) => ApiError::BodyTimeout(body_timeout),
+        other if is_body_timeout(&other) => ApiError::BodyTimeout(s.cfg.limits.body_timeout),
         other => ApiError::BadRequest(other.body_text()),
     }
 }
@@ -339,7 +339,7 @@ async fn create_model(
     body: Result<Json<CreateModel>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let client = peer_key(peer);
-    let Json(req) = body.map_err(|r| json_error(r, s.cfg.limits.body_timeout))?;
+    let Json(req) = body.map_err(|r| json_error(&s, r))?;
     check_accepting(&s)?;
     let options = check_options(&s, req.options)?;
     if s.store.file(&req.file_id).await?.is_none() {
@@ -384,7 +384,7 @@ async fn create_batch(
     body: Result<Json<CreateBatch>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let client = peer_key(peer);
-    let Json(req) = body.map_err(|r| json_error(r, s.cfg.limits.body_timeout))?;
+    let Json(req) = body.map_err(|r| json_error(&s, r))?;
     check_accepting(&s)?;
     let max = s.cfg.max_batch_size as usize;
     if req.file_ids.is_empty() || req.file_ids.len() > max {

@@ -1,4 +1,4 @@
-//! The Image2Model backend of the seed design, in Rust: uploads, 3D-model generation jobs and
+//! The Image2Model backend of the Python design, in Rust: uploads, 3D-model generation jobs and
 //! batches, an in-process worker pool calling a FAL.AI-style provider over HTTP, a provider
 //! simulator and a load generator — instrumented only through the public API of `telemetry`,
 //! `telemetry-http` and `host-metrics`.

@@ -244,8 +244,11 @@ async fn one(
 
 /// Runs the load; `progress` draws a bar on stderr when it is a terminal.
 pub async fn run(cfg: &LoadgenConfig, progress: bool) -> Result<Summary, LoadgenError> {
+    // Idle connections are dropped before the server's idle timeout (`IMAGE2MODEL_HEADER_TIMEOUT`,
+    // 10 s by default) would close them under a request about to reuse them.
     let client = reqwest::Client::builder()
         .timeout(cfg.timeout)
+        .pool_idle_timeout(Duration::from_secs(5))
         .build()
         .map_err(|e| LoadgenError::Client(e.to_string()))?;
     let base = cfg.target.trim_end_matches('/').to_owned();

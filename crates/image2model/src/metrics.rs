@@ -1,4 +1,4 @@
-//! Business and task metrics, named so that the Prometheus exporter prints the seed's names:
+//! Business and task metrics, named so that the Prometheus exporter prints the Python design's names:
 //! a counter `models_generated` becomes `models_generated_total`, a histogram
 //! `model_generation_duration` with unit `s` becomes `model_generation_duration_seconds`.
 
@@ -29,7 +29,7 @@ pub const REJECT_REASONS: &[&str] = &[
     "connection_limit",
 ];
 
-/// Buckets of `model_generation_duration_seconds` (the seed's).
+/// Buckets of `model_generation_duration_seconds` (the Python design's).
 pub const MODEL_GENERATION_BUCKETS: &[f64] =
     &[10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0];
 /// Buckets of `batch_processing_duration_seconds`.
