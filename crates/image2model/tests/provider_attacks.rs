@@ -185,7 +185,7 @@ async fn bodies_past_their_bound_are_cut_off() {
     // 3 MB of JSON, streamed without a length.
     let provider = fake::start(|m: &Method, p: &str| {
         if p.ends_with("/status") {
-            let chunk = bytes::Bytes::from(vec![b' '; 64 * 1024]);
+            let chunk = axum::body::Bytes::from(vec![b' '; 64 * 1024]);
             let stream = futures_util::stream::iter(
                 (0..48).map(move |_| Ok::<_, std::io::Error>(chunk.clone())),
             );
