@@ -34,6 +34,9 @@ pub enum StartError {
     /// The provider client.
     #[error(transparent)]
     Provider(#[from] crate::provider::ProviderError),
+    /// Settings that contradict each other.
+    #[error("invalid configuration: {0}")]
+    Config(String),
     /// The in-process simulator cannot listen.
     #[error("cannot start the provider simulator on {addr}: {source}")]
     Simulator {
@@ -141,6 +144,14 @@ impl App {
     /// it), opens it and the database, requeues jobs left queued or running by a previous
     /// run, starts the simulator (when no provider URL is set) and the workers.
     pub async fn start(cfg: ServeConfig, options: AppOptions) -> Result<App, StartError> {
+        let l = &cfg.limits;
+        if l.job_rate_limit > 0 && l.job_burst < cfg.max_batch_size {
+            return Err(StartError::Config(format!(
+                "IMAGE2MODEL_JOB_BURST ({}) is below IMAGE2MODEL_MAX_BATCH_SIZE ({}): a full batch \
+                 could never be created",
+                l.job_burst, cfg.max_batch_size
+            )));
+        }
         let lock = DataDirLock::acquire(&cfg.data_dir)?;
         let data = DataDir::open(&cfg.data_dir)?;
         let store = Store::open(&data.database())?;
