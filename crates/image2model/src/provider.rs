@@ -21,8 +21,6 @@
 //! span of the request that created the job (its own context, not the client's headers), and
 //! jobs store only `traceparent`, so a client's `tracestate` never reaches the provider.
 
-use std::error::Error as _;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,6 +32,16 @@ use tracing::Instrument as _;
 use crate::limits::bounded;
 use crate::metrics::Metrics;
 use crate::rng::Rng;
+
+mod policy;
+mod transport;
+
+pub use policy::is_public;
+use policy::{DownloadPolicy, PublicOnlyResolver, same_origin};
+use transport::{
+    CA_HINT, error_chain, host_port, redirect_refused, tls_failure, transport_class,
+    transport_reason,
+};
 
 /// Largest API answer (submit, status, result) read from the provider.
 pub const MAX_JSON_BYTES: usize = 1024 * 1024;
@@ -226,139 +234,6 @@ impl ProviderError {
             ProviderError::Config(_) => "the provider client is misconfigured".into(),
         }
     }
-}
-
-/// Where model files may come from when not from the provider's own origin.
-#[derive(Debug, Clone)]
-struct DownloadPolicy {
-    /// Lower-case hosts; `*.domain` entries as `.domain`.
-    hosts: Vec<String>,
-    allow_private: bool,
-}
-
-impl DownloadPolicy {
-    fn new(hosts: &[String], allow_private: bool) -> Self {
-        let hosts = hosts
-            .iter()
-            .map(|h| h.trim().to_ascii_lowercase())
-            .filter(|h| !h.is_empty())
-            .map(|h| match h.strip_prefix("*.") {
-                Some(rest) => format!(".{rest}"),
-                None => h,
-            })
-            .collect();
-        DownloadPolicy {
-            hosts,
-            allow_private,
-        }
-    }
-
-    fn host_allowed(&self, host: &str) -> bool {
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
-        self.hosts.iter().any(|h| {
-            if h.starts_with('.') {
-                host.ends_with(h.as_str()) && host.len() > h.len()
-            } else {
-                *h == host
-            }
-        })
-    }
-
-    /// Whether `url` (on another origin than the provider's) may be fetched.
-    fn check(&self, url: &Url) -> Result<(), String> {
-        match url.scheme() {
-            "https" => {}
-            "http" if self.allow_private => {}
-            other => return Err(format!("scheme {other} (https only)")),
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err("credentials in the URL".into());
-        }
-        let host = match url.host() {
-            Some(url::Host::Domain(d)) => d.to_owned(),
-            Some(url::Host::Ipv4(ip)) => ip.to_string(),
-            Some(url::Host::Ipv6(ip)) => ip.to_string(),
-            None => return Err("no host".into()),
-        };
-        if !self.host_allowed(&host) {
-            return Err(format!(
-                "host {} is not in IMAGE2MODEL_DOWNLOAD_HOSTS",
-                bounded(&host, 100)
-            ));
-        }
-        let ip = match url.host() {
-            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
-            _ => None,
-        };
-        if let Some(ip) = ip
-            && !self.allow_private
-            && !is_public(ip)
-        {
-            return Err(format!("{ip} is a private or local address"));
-        }
-        Ok(())
-    }
-}
-
-/// False for loopback, private, link-local, shared, documentation, unspecified, broadcast,
-/// multicast and reserved addresses (IPv4-mapped IPv6 addresses as their IPv4 address).
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || v4.is_multicast()
-                || o[0] == 0
-                || (o[0] == 100 && (64..128).contains(&o[1]))
-                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
-                || (o[0] == 198 && (18..20).contains(&o[1]))
-                || o[0] >= 240)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let s = v6.segments();
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00
-                || (s[0] & 0xffc0) == 0xfe80
-                || s[0] == 0x2001 && s[1] == 0x0db8)
-        }
-    }
-}
-
-/// A resolver that drops private and local addresses: a public name cannot be pointed inside.
-struct PublicOnlyResolver;
-
-impl reqwest::dns::Resolve for PublicOnlyResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .filter(|a| is_public(a.ip()))
-                .collect();
-            if addrs.is_empty() {
-                return Err(format!("{host} resolves to no public address").into());
-            }
-            let it: reqwest::dns::Addrs = Box::new(addrs.into_iter());
-            Ok(it)
-        })
-    }
-}
-
-fn same_origin(a: &Url, b: &Url) -> bool {
-    a.scheme() == b.scheme()
-        && a.host() == b.host()
-        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 /// The provider client.
@@ -818,109 +693,6 @@ impl ProviderClient {
         }
         Ok(bytes)
     }
-}
-
-const CA_HINT: &str =
-    " (to trust a private CA, put its PEM certificate in IMAGE2MODEL_PROVIDER_CA_FILE)";
-
-/// An error and its sources, `a: b: c`; `io::Error`s also show what they wrap.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        if !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cur = s.source();
-    }
-    out
-}
-
-fn transport_reason(e: &reqwest_middleware::Error) -> String {
-    let detail = match e {
-        reqwest_middleware::Error::Reqwest(r) => {
-            r.source().map(error_chain).unwrap_or_else(|| r.to_string())
-        }
-        other => error_chain(other),
-    };
-    match e {
-        reqwest_middleware::Error::Reqwest(r) if r.is_timeout() => {
-            format!("request timed out ({detail})")
-        }
-        reqwest_middleware::Error::Reqwest(r) if r.is_connect() => {
-            format!("connection failed: {detail}")
-        }
-        _ => format!("transport error: {detail}"),
-    }
-}
-
-/// The class of a transport failure, for clients: no hosts, addresses or OS messages.
-fn transport_class(e: &reqwest_middleware::Error) -> &'static str {
-    match e {
-        reqwest_middleware::Error::Reqwest(r) if r.is_timeout() => "timeout",
-        reqwest_middleware::Error::Reqwest(r) if r.is_connect() => "connection failed",
-        _ => "transport error",
-    }
-}
-
-/// Why a redirect was refused by a download policy, if that is what failed.
-fn redirect_refused(e: &reqwest_middleware::Error) -> Option<String> {
-    match e {
-        reqwest_middleware::Error::Reqwest(r) if r.is_redirect() => Some(
-            r.source()
-                .map(error_chain)
-                .unwrap_or_else(|| "redirect refused".into()),
-        ),
-        _ => None,
-    }
-}
-
-fn host_port(u: &reqwest::Url) -> String {
-    match (u.host_str(), u.port_or_known_default()) {
-        (Some(h), Some(p)) => format!("{h}:{p}"),
-        (Some(h), None) => h.to_owned(),
-        _ => u.to_string(),
-    }
-}
-
-struct TlsFailure {
-    reason: String,
-    /// The certificate chains to no trusted root (a private CA would fix it).
-    unknown_issuer: bool,
-}
-
-/// The rustls error behind a failed call, if the TLS handshake failed. rustls errors arrive
-/// wrapped in (nested) `io::Error`s, whose `source()` skips the wrapped error: look inside.
-fn tls_failure(e: &reqwest_middleware::Error) -> Option<TlsFailure> {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = match e {
-        reqwest_middleware::Error::Reqwest(r) => Some(r),
-        reqwest_middleware::Error::Middleware(_) => None,
-    };
-    while let Some(err) = cur {
-        let mut candidate = err;
-        loop {
-            if let Some(r) = candidate.downcast_ref::<rustls::Error>() {
-                return Some(TlsFailure {
-                    reason: r.to_string(),
-                    unknown_issuer: matches!(
-                        r,
-                        rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
-                    ),
-                });
-            }
-            match candidate
-                .downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-            {
-                Some(inner) => candidate = inner,
-                None => break,
-            }
-        }
-        cur = err.source();
-    }
-    None
 }
 
 #[cfg(test)]
