@@ -321,8 +321,10 @@ fn admit_jobs(s: &Shared, client: IpAddr, n: usize) -> Result<(), ApiError> {
 
 type ReqId = Option<Extension<otelbricks_http::RequestId>>;
 
+/// The request id (a client may have chosen it): stored with the job and set on its span, so
+/// bounded.
 fn req_id(r: ReqId) -> Option<String> {
-    r.map(|Extension(id)| id.as_str().to_owned())
+    r.map(|Extension(id)| bounded(id.as_str(), ECHO_MAX).into_owned())
 }
 
 type Peer = Option<Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>;

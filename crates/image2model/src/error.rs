@@ -227,7 +227,7 @@ pub async fn finish_errors(
     let rid = req
         .extensions()
         .get::<otelbricks_http::RequestId>()
-        .map(|r| r.as_str().to_owned());
+        .map(|r| bounded(r.as_str(), ECHO_MAX).into_owned());
     let resp = next.run(req).await;
     let Some(info) = resp.extensions().get::<ErrorInfo>().cloned() else {
         return resp;
