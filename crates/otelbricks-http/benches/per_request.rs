@@ -12,6 +12,8 @@
 //!
 //! Stacks: `bare`, `ours`, `otel_tower+trace_layer`, `sdk_floor` (as in the `server_layer` bench).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -1,6 +1,8 @@
 //! The client middleware over a real loopback HTTP call: client spans are children of the server
 //! span, and the callee continues the same trace.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
