@@ -166,11 +166,12 @@ fn quote(s: &str) -> String {
 pub enum TraceStatePolicy {
     /// Drop only the invalid list-members and keep the valid ones; beyond 32 members keep
     /// the first 32 (the right-most are removed, as §3.3.2 says for adding a 33rd).
-    /// The default.
-    #[default]
     DropInvalidMembers,
     /// Discard the whole `tracestate` if any list-member is invalid or there are more than
-    /// 32 of them. This is what the W3C test suite (`test/test.py`) expects.
+    /// 32 of them. This is what the W3C test suite (`test/test.py`) expects, and the default:
+    /// a header that breaks the grammar was not written by a conforming vendor, so none of it
+    /// is trusted.
+    #[default]
     DiscardOnInvalid,
 }
 
@@ -186,16 +187,8 @@ fn check_keychars(part: &[u8]) -> Result<(), KeyError> {
     }
 }
 
-/// Checks a key against the Level 1 "Key" grammar (the W3C test suite checks it for Level 2 too):
-///
-/// ```text
-/// key = simple-key / multi-tenant-key
-/// simple-key = lcalpha 0*255( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
-/// multi-tenant-key = tenant-id "@" system-id
-/// tenant-id = ( lcalpha / DIGIT ) 0*240( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
-/// system-id = lcalpha 0*13( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
-/// ```
-pub fn validate_key(key: &str) -> Result<(), KeyError> {
+/// The checks both key grammars share: not empty, ASCII, at most 256 characters.
+fn key_bytes(key: &str) -> Result<&[u8], KeyError> {
     let b = key.as_bytes();
     if b.is_empty() {
         return Err(KeyError::Empty);
@@ -207,6 +200,55 @@ pub fn validate_key(key: &str) -> Result<(), KeyError> {
     if b.len() > MAX_KEY_LEN {
         return Err(KeyError::TooLong(b.len()));
     }
+    Ok(b)
+}
+
+/// Checks a key against the "Key" grammar of Level 2 (§3.3.2.2.1 "Key"), which the W3C test
+/// suite checks (`test_tracestate_key_illegal_vendor_format`, `test_tracestate_key_length_limit`):
+///
+/// ```text
+/// key = ( lcalpha / DIGIT ) 0*255 ( keychar )
+/// keychar = lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@"
+/// ```
+///
+/// Every key of the Level 1 grammar ([`validate_key_level1`]) is valid here too; Level 2 also
+/// admits keys such as `foo@`, `foo@@bar` or `1abc`. `@foo` (a leading `@`) is invalid.
+///
+/// ```
+/// use otelbricks_trace_context::{validate_key, validate_key_level1};
+///
+/// assert!(validate_key("foo@bar@baz").is_ok());
+/// assert!(validate_key_level1("foo@bar@baz").is_err());
+/// assert!(validate_key("@foo").is_err());
+/// ```
+pub fn validate_key(key: &str) -> Result<(), KeyError> {
+    let b = key_bytes(key)?;
+    let first = b[0];
+    if !(first.is_ascii_lowercase() || first.is_ascii_digit()) {
+        return if is_keychar(first) || first == b'@' {
+            Err(KeyError::InvalidFirstChar)
+        } else {
+            Err(KeyError::InvalidChar(first as char))
+        };
+    }
+    match b[1..].iter().find(|&&c| !(is_keychar(c) || c == b'@')) {
+        Some(&c) => Err(KeyError::InvalidChar(c as char)),
+        None => Ok(()),
+    }
+}
+
+/// Checks a key against the structured "Key" grammar of Level 1 (stricter than
+/// [`validate_key`]):
+///
+/// ```text
+/// key = simple-key / multi-tenant-key
+/// simple-key = lcalpha 0*255( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
+/// multi-tenant-key = tenant-id "@" system-id
+/// tenant-id = ( lcalpha / DIGIT ) 0*240( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
+/// system-id = lcalpha 0*13( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
+/// ```
+pub fn validate_key_level1(key: &str) -> Result<(), KeyError> {
+    let b = key_bytes(key)?;
     match b.iter().position(|&c| c == b'@') {
         None => {
             if !b[0].is_ascii_lowercase() {
@@ -423,7 +465,7 @@ pub struct ParsedTraceState {
     pub dropped: Vec<TraceStateError>,
 }
 
-/// Parses the `tracestate` header fields of one message with the default policy
+/// Parses the `tracestate` header fields of one message with the per-member policy
 /// ([`TraceStatePolicy::DropInvalidMembers`]) and the default size limit (512).
 ///
 /// Never fails: invalid members are dropped and reported in [`ParsedTraceState::dropped`].
@@ -587,14 +629,26 @@ impl fmt::Display for W3CTraceState {
     }
 }
 
-/// Whether `opentelemetry::trace::TraceState` (0.33) accepts `key`. It rejects a
-/// multi-tenant key whose system-id has 14 characters (its check allows 13), which the
-/// grammar allows.
+/// Whether `opentelemetry::trace::TraceState` (0.33) accepts `key`. It rejects keys the Level 2
+/// grammar allows: a system-id of 14 characters (its check allows 13), a second `@`, and a
+/// character after `@` that is not a lowercase letter or a digit.
 pub(crate) fn otel_accepts_key(key: &str) -> bool {
-    match key.rfind('@') {
-        Some(at) => key.len() - at - 1 <= 13,
-        None => true,
+    // For a key that passed `validate_key`, what `opentelemetry` 0.33's `TraceState::valid_key`
+    // adds: at most one `@`, at most 13 characters after it, the first of them a lowercase
+    // letter or a digit.
+    let b = key.as_bytes();
+    let mut at = None;
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'@' {
+            if at.is_some() || i + 14 < b.len() {
+                return false;
+            }
+            at = Some(i);
+        } else if at == Some(i.wrapping_sub(1)) && !(c.is_ascii_lowercase() || c.is_ascii_digit()) {
+            return false;
+        }
     }
+    true
 }
 
 #[cfg(test)]
