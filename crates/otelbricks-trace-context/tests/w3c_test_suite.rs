@@ -2,7 +2,7 @@
 //! main branch, with its Level 2 key grammar), replayed against extract + inject. Every case
 //! passes with the default policy (`TraceStatePolicy::DiscardOnInvalid`); with the per-member
 //! policy (`DropInvalidMembers`) the cases that expect a whole `tracestate` to be discarded keep
-//! the valid members instead. `tests/w3c_harness.rs` of otelbricks-http runs the suite itself
+//! the valid members instead. `scripts/w3c-trace-context.sh` runs the suite itself
 //! against a service built from the HTTP layers.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
