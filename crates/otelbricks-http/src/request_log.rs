@@ -45,16 +45,16 @@
 use std::fmt::Display;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
+use axum::extract::MatchedPath;
 use http::{Request, Response, StatusCode};
 use tower::{Layer, Service};
 use tracing::Level;
 
 use crate::classify::{ClassifyResponse, Outcome, ServerErrorsAsFailures};
-use crate::{matched_route, method_attribute, status_str};
+use crate::{method_attribute, status_str};
 
 /// The level of a request's line from its status (`None` when the inner service returned an
 /// error) and whether it failed; `None` for no line.
@@ -137,7 +137,8 @@ pub struct RequestLog<S, C, L> {
 struct State<C, L> {
     start: Instant,
     method: &'static str,
-    route: Option<Arc<str>>,
+    // Shares the router's `Arc<str>`: no copy of the template per request.
+    route: Option<MatchedPath>,
     classify: C,
     level: L,
 }
@@ -161,7 +162,7 @@ where
         let state = (!crate::exclude::is_excluded(&req)).then(|| State {
             start: Instant::now(),
             method: method_attribute(req.method()),
-            route: matched_route(&req).map(Arc::from),
+            route: req.extensions().get::<MatchedPath>().cloned(),
             classify: self.classify.clone(),
             level: self.level.clone(),
         });
@@ -219,7 +220,7 @@ fn log_line<C: ClassifyResponse, L: LogLevel, B, E: Display>(
 ) {
     let duration = state.start.elapsed().as_secs_f64();
     let method = state.method;
-    let path = state.route.as_deref();
+    let path = state.route.as_ref().map(MatchedPath::as_str);
     match result {
         Ok(res) => {
             let status = res.status();

@@ -5,14 +5,16 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use http::Response;
-use opentelemetry::trace::Status;
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{Status, TraceContextExt as _};
 
 use super::hooks::OnResponse;
 use crate::classify::{ClassifyResponse, Outcome};
 use crate::status_str;
 
 pub(super) struct State<Res, C> {
+    /// The started OTel span (`None` when the tracing span is disabled).
+    pub otel_cx: Option<opentelemetry::Context>,
     pub on_response: Res,
     pub classify: C,
 }
@@ -47,28 +49,29 @@ where
         let _enter = this.span.enter();
         let result = ready!(this.inner.poll(cx));
         if let Some(state) = this.state.take()
-            && !this.span.is_disabled()
+            && let Some(cx) = &state.otel_cx
         {
-            record_result(this.span, &state, &result);
+            record_result(&cx.span(), &state, &result);
         }
         Poll::Ready(result)
     }
 }
 
 fn record_result<Res: OnResponse<B>, C: ClassifyResponse, B, E>(
-    span: &tracing::Span,
+    span: &opentelemetry::trace::SpanRef<'_>,
     state: &State<Res, C>,
     result: &Result<Response<B>, E>,
 ) {
     let error_type = match result {
         Ok(res) => {
             let status = res.status();
-            span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
-            let mut extra = Vec::new();
-            state.on_response.on_response(res, &mut extra);
-            for kv in extra {
-                span.set_attribute(kv.key, kv.value);
-            }
+            let mut attributes = Vec::with_capacity(2);
+            attributes.push(KeyValue::new(
+                "http.response.status_code",
+                i64::from(status.as_u16()),
+            ));
+            state.on_response.on_response(res, &mut attributes);
+            span.set_attributes(attributes);
             match Outcome::of(res, &state.classify) {
                 Outcome::Ok => None,
                 Outcome::FailedStatus => Some(opentelemetry::Value::from(status_str(status))),
@@ -78,7 +81,7 @@ fn record_result<Res: OnResponse<B>, C: ClassifyResponse, B, E>(
         Err(_) => Some(std::any::type_name::<E>().into()),
     };
     if let Some(et) = error_type {
-        span.set_attribute("error.type", et);
+        span.set_attribute(KeyValue::new("error.type", et));
         span.set_status(Status::error(""));
     }
 }

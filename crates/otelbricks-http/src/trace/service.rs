@@ -3,6 +3,7 @@
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
+use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::{KeyValue, StringValue};
 use tower::Service;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
@@ -126,6 +127,9 @@ where
             request_id = req.extensions().get::<RequestId>().map(RequestId::as_str),
             user_id = req.extensions().get::<UserId>().map(UserId::as_str),
         );
+        // The OTel span, started here: attributes then go onto it in one call, and the response
+        // is recorded through this context, without a tracing-opentelemetry lookup per attribute.
+        let mut otel_cx = None;
         if !span.is_disabled() {
             let extracted = opentelemetry::global::get_text_map_propagator(|p| {
                 p.extract(&HeaderExtractor(req.headers()))
@@ -139,18 +143,17 @@ where
             let mut attributes = Vec::with_capacity(12);
             request_attributes(&req, &mut attributes);
             self.on_request.on_request(&req, &mut attributes);
-            for kv in attributes {
-                span.set_attribute(kv.key, kv.value);
-            }
+            let cx = span.context();
+            cx.span().set_attributes(attributes);
+            otel_cx = Some(cx);
         }
         let state = State {
+            otel_cx,
             on_response: self.on_response.clone(),
             classify: self.classify.clone(),
         };
-        let future = {
-            let _enter = span.enter();
-            self.inner.call(req)
-        };
-        ResponseFuture::new(future, span, Some(state))
+        // Not entered for `call`: services do their work when polled (tower's contract), and
+        // every poll runs inside the span.
+        ResponseFuture::new(self.inner.call(req), span, Some(state))
     }
 }
