@@ -136,6 +136,7 @@
 
 #[cfg(feature = "http")]
 mod http;
+mod key;
 mod propagator;
 mod traceparent;
 mod tracestate;
