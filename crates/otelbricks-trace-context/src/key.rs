@@ -18,10 +18,13 @@ pub enum KeyError {
     /// More than 256 characters.
     #[error("key is {0} characters, at most 256 are allowed")]
     TooLong(usize),
-    /// A simple key must start with a lowercase letter.
-    #[error("a simple key must start with a lowercase letter")]
+    /// A key must start with a lowercase letter or a digit (Level 1: a simple key with a
+    /// lowercase letter).
+    #[error(
+        "a key must start with a lowercase letter or a digit (Level 1: a simple key with a lowercase letter)"
+    )]
     InvalidFirstChar,
-    /// A character outside `a-z 0-9 _ - * /` (and one `@`).
+    /// A character outside `a-z 0-9 _ - * / @` (Level 1: one `@` at most).
     #[error("character {0:?} is not allowed in a key")]
     InvalidChar(char),
     /// More than one `@`.
