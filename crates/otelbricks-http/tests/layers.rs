@@ -440,3 +440,39 @@ async fn a_plain_tower_service_that_is_not_axum_gets_every_signal() {
     assert!(handler["request_id"].as_str().is_some());
     assert!(handler["trace_id"].as_str().is_some());
 }
+
+#[tokio::test]
+async fn served_with_connect_info_the_span_has_the_client_address() {
+    let capture = Capture::new("svc");
+    let _g = capture.set_default();
+    let app = Router::new()
+        .route("/hello", get(|| async { "hello" }))
+        .layer(HttpServerLayer::with_meter(&capture.meter("m")));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let dispatch = capture.dispatch().clone();
+    let server = tokio::spawn(tracing::instrument::WithSubscriber::with_subscriber(
+        async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+        },
+        dispatch,
+    ));
+    let body = reqwest::get(format!("http://{addr}/hello"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, "hello");
+    server.abort();
+    let spans = capture.finished_spans();
+    let s = spans.iter().find(|s| s.name == "GET /hello").unwrap();
+    assert_eq!(attr(s, "client.address").as_deref(), Some("127.0.0.1"));
+    assert!(attr(s, "client.port").is_some());
+    assert_eq!(attr(s, "server.address").as_deref(), Some("127.0.0.1"));
+    assert_eq!(attr(s, "server.port"), Some(addr.port().to_string()));
+}

@@ -21,7 +21,8 @@
 //! - sets the semantic-convention attributes `http.request.method`, `http.route` (absent when no
 //!   route matched), `url.scheme`, `url.path`, `network.protocol.version`,
 //!   `user_agent.original`, `server.address`, `server.port`, `client.address` and `client.port`
-//!   (when axum's `ConnectInfo<SocketAddr>` is there), then `http.response.status_code`;
+//!   (when axum's `ConnectInfo<SocketAddr>` is there: serve with
+//!   `app.into_make_service_with_connect_info::<SocketAddr>()`), then `http.response.status_code`;
 //!   client-controlled values are cut to [`MAX_ATTRIBUTE_LEN`](crate::MAX_ATTRIBUTE_LEN) bytes;
 //! - marks failures (status error, `error.type`): statuses the [classifier](crate::classify)
 //!   calls failures (5xx by default), panics caught by
