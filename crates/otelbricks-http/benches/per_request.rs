@@ -10,7 +10,13 @@
 //! # (Ir of the second − Ir of the first) / 1000 = instructions per request
 //! ```
 //!
-//! Stacks: `bare`, `ours`, `otel_tower+trace_layer`, `sdk_floor` (as in the `server_layer` bench).
+//! Stacks: `bare`, `ours` (`HttpServerLayer`), `otel_tower+trace_layer`, `sdk_floor` (as in the
+//! `server_layer` bench); each middleware alone: `exclude`, `request_id`, `user_id`,
+//! `process_time`, `trace`, `metrics`, `request_log`, `catch_panic`; and `metrics_by_hand`, the
+//! four HTTP server instruments recorded by hand with the OTel API (`common::metrics_by_hand`),
+//! to compare `metrics` with.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,6 +67,19 @@ fn main() {
             .layer(opentelemetry_instrumentation_tower::http::server::Layer::new())
             .layer(tower_http::trace::TraceLayer::new_for_http()),
         "sdk_floor" => common::sdk_floor(router()),
+        "metrics_by_hand" => common::metrics_by_hand(router()),
+        "exclude" => router().layer(otelbricks_http::ExcludeLayer::new(
+            otelbricks_http::ExcludePaths::new()
+                .exact("/metrics")
+                .exact("/health"),
+        )),
+        "request_id" => router().layer(otelbricks_http::RequestIdLayer::new()),
+        "user_id" => router().layer(otelbricks_http::UserIdLayer::default()),
+        "process_time" => router().layer(otelbricks_http::ProcessTimeLayer::new()),
+        "trace" => router().layer(otelbricks_http::HttpTraceLayer::new()),
+        "metrics" => router().layer(otelbricks_http::HttpMetricsLayer::new()),
+        "request_log" => router().layer(otelbricks_http::RequestLogLayer::new()),
+        "catch_panic" => router().layer(otelbricks_http::CatchPanicLayer::new()),
         other => panic!("unknown stack {other}"),
     };
     let rt = tokio::runtime::Builder::new_current_thread()

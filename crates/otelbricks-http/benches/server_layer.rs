@@ -12,6 +12,8 @@
 //! (so nothing is measured but the app-side cost). Level filter `info,tower_http=debug` so that
 //! TraceLayer's (debug) spans and events are on, as a user of it would have them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::convert::Infallible;
 use std::hint::black_box;
 

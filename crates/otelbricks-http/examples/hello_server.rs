@@ -11,6 +11,8 @@
 //!   record made with the OTel SDK by hand, exporters that discard): a lower bound for any
 //!   OpenTelemetry middleware, not a usable one.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use anyhow::Context as _;
 use axum::Router;
 use axum::routing::get;

@@ -15,6 +15,8 @@
 //! a retry middleware (or retry around `send`) and every retry shows as its own attempt. Behind a
 //! retry middleware such as reqwest-retry, which hands every attempt of one `send` the same
 //! extensions, the second and later attempts carry `http.request.resend_count` (1, 2, …).
+//! `http.client.active_requests` counts the attempts in flight (by `http.request.method`,
+//! `server.address`, `server.port`, `url.scheme`), back down however an attempt ends.
 //! `url.full` is recorded without its query string and credentials.
 //!
 //! ```
@@ -54,9 +56,9 @@ impl Default for HttpClientMiddleware {
 }
 
 impl HttpClientMiddleware {
-    /// Instruments on the global meter `telemetry-http`.
+    /// Instruments on the global meter `otelbricks-http`.
     pub fn new() -> Self {
-        Self::with_meter(&opentelemetry::global::meter("telemetry-http"))
+        Self::with_meter(&opentelemetry::global::meter(crate::metrics::METER_NAME))
     }
 
     /// Instruments on `meter`.
@@ -64,6 +66,26 @@ impl HttpClientMiddleware {
         HttpClientMiddleware {
             metrics: ClientMetrics::new(meter),
         }
+    }
+}
+
+/// Counts one attempt in `http.client.active_requests` until dropped (also when the caller drops
+/// the request future).
+struct ActiveGuard<'a> {
+    counter: &'a opentelemetry::metrics::UpDownCounter<i64>,
+    attrs: Vec<KeyValue>,
+}
+
+impl<'a> ActiveGuard<'a> {
+    fn new(counter: &'a opentelemetry::metrics::UpDownCounter<i64>, attrs: Vec<KeyValue>) -> Self {
+        counter.add(1, &attrs);
+        ActiveGuard { counter, attrs }
+    }
+}
+
+impl Drop for ActiveGuard<'_> {
+    fn drop(&mut self) {
+        self.counter.add(-1, &self.attrs);
     }
 }
 
@@ -119,10 +141,10 @@ impl Middleware for HttpClientMiddleware {
         next: Next<'_>,
     ) -> Result<reqwest::Response> {
         let method = method_attribute(req.method());
-        let host = req.url().host_str().unwrap_or_default().to_owned();
+        let host = crate::truncated(req.url().host_str().unwrap_or_default()).to_owned();
         let port = req.url().port_or_known_default().map(i64::from);
         let span = tracing::info_span!(
-            target: "telemetry_http",
+            target: "otelbricks_http",
             "HTTP client request",
             otel.name = method,
             otel.kind = "client",
@@ -143,8 +165,24 @@ impl Middleware for HttpClientMiddleware {
             p.inject_context(&cx, &mut HeaderInjector(req.headers_mut()))
         });
 
+        let scheme = if req.url().scheme() == "https" {
+            "https"
+        } else {
+            "http"
+        };
+        let mut active_attrs = vec![
+            KeyValue::new("http.request.method", method),
+            KeyValue::new("server.address", host.clone()),
+            KeyValue::new("url.scheme", scheme),
+        ];
+        if let Some(p) = port {
+            active_attrs.push(KeyValue::new("server.port", p));
+        }
+        let active = ActiveGuard::new(&self.metrics.active, active_attrs);
+
         let start = Instant::now();
         let result = next.run(req, extensions).instrument(span.clone()).await;
+        drop(active);
         let duration = start.elapsed().as_secs_f64();
 
         let mut attrs = vec![

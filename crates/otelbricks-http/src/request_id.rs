@@ -1,6 +1,40 @@
-//! Request ids: a valid incoming `X-Request-ID` is kept, anything else is replaced by a new one.
+//! Request ids: a valid incoming `X-Request-ID` is kept, anything else is replaced by a new one
+//! (UUID v4). [`RequestIdLayer`] puts the id in the request extensions ([`RequestId`]) for the
+//! handler and the other layers (the server span carries it, so every log line of the request
+//! does) and returns it in the response's `X-Request-ID`.
+//!
+//! ```
+//! use axum::{Extension, Router, routing::get};
+//! use otelbricks_http::{RequestId, RequestIdLayer};
+//!
+//! let app: Router = Router::new()
+//!     .route("/", get(|Extension(id): Extension<RequestId>| async move { id.to_string() }))
+//!     .layer(RequestIdLayer::new());
+//! ```
+//!
+//! With tower-http's `SetRequestIdLayer` (and `PropagateRequestIdLayer`) outside it, the id they
+//! set (their `tower_http::request_id::RequestId` extension) is the one used, if it passes the
+//! same check as an incoming header:
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use otelbricks_http::RequestIdLayer;
+//! use tower::ServiceBuilder;
+//! use tower_http::request_id::{MakeRequestUuid, SetRequestIdLayer};
+//!
+//! let app: Router = Router::new().route("/", get(|| async { "hello" })).layer(
+//!     ServiceBuilder::new()
+//!         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+//!         .layer(RequestIdLayer::new()),
+//! );
+//! ```
 
-use http::HeaderValue;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use http::{HeaderValue, Request, Response};
+use tower::{Layer, Service};
 
 /// The header that carries the request id, in and out.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -8,7 +42,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Longest incoming request id kept.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
 
-/// The request's id, put in the request extensions by the server layer for handlers to use.
+/// The request's id, put in the request extensions by [`RequestIdLayer`] for handlers to use.
 ///
 /// ```
 /// use axum::Extension;
@@ -63,6 +97,97 @@ impl RequestId {
 impl std::fmt::Display for RequestId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Sets the request id. See the [module docs](self).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestIdLayer;
+
+impl RequestIdLayer {
+    /// The layer.
+    pub fn new() -> Self {
+        RequestIdLayer
+    }
+}
+
+impl<S> Layer<S> for RequestIdLayer {
+    type Service = SetRequestId<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SetRequestId { inner }
+    }
+}
+
+/// The service of [`RequestIdLayer`].
+#[derive(Debug, Clone)]
+pub struct SetRequestId<S> {
+    inner: S,
+}
+
+/// The id of a request: tower-http's extension, else the header, if acceptable; else a new one.
+fn request_id_of<B>(req: &Request<B>) -> RequestId {
+    req.extensions()
+        .get::<tower_http::request_id::RequestId>()
+        .and_then(|id| RequestId::from_header(id.header_value()))
+        .or_else(|| {
+            req.headers()
+                .get(REQUEST_ID_HEADER)
+                .and_then(RequestId::from_header)
+        })
+        .unwrap_or_else(RequestId::generate)
+}
+
+impl<S, ReqB, ResB> Service<Request<ReqB>> for SetRequestId<S>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+{
+    type Response = Response<ResB>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
+        if crate::exclude::is_excluded(&req) {
+            return ResponseFuture {
+                inner: self.inner.call(req),
+                id: None,
+            };
+        }
+        let id = request_id_of(&req);
+        req.extensions_mut().insert(id.clone());
+        ResponseFuture {
+            inner: self.inner.call(req),
+            id: Some(id),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`SetRequestId`].
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        id: Option<RequestId>,
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut res = ready!(this.inner.poll(cx));
+        if let (Ok(res), Some(id)) = (&mut res, this.id.take()) {
+            res.headers_mut().insert(REQUEST_ID_HEADER, id.0);
+        }
+        Poll::Ready(res)
     }
 }
 

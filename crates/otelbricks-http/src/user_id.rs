@@ -1,13 +1,26 @@
-//! `user_id`: a keyed hash of the bearer token, never the token.
+//! `user_id`: a keyed hash of the bearer token, never the token. [`UserIdLayer`] puts it in the
+//! request extensions ([`UserId`]); the server span carries it, so every log line of the request
+//! does.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use otelbricks_http::{UserIdHasher, UserIdLayer};
+//!
+//! let app: Router = Router::new()
+//!     .route("/", get(|| async { "hello" }))
+//!     .layer(UserIdLayer::new(UserIdHasher::with_key(b"secret".to_vec())));
+//! ```
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 
 use hmac::{KeyInit, Mac};
-use http::HeaderMap;
+use http::{HeaderMap, Request};
 use sha2::{Digest, Sha256};
+use tower::{Layer, Service};
 
-/// The hashed user id, put in the request extensions by the server layer.
+/// The hashed user id, put in the request extensions by [`UserIdLayer`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserId(String);
 
@@ -25,7 +38,7 @@ impl std::fmt::Display for UserId {
 }
 
 /// Hashes `Authorization: Bearer <token>` into a [`UserId`]: HMAC-SHA256 with a secret key,
-/// truncated to 16 hex characters. Without a key it falls back to plain SHA-256 (what the seed did),
+/// truncated to 16 hex characters. Without a key it falls back to plain SHA-256 (what the Python design did),
 /// which anyone holding a token can recompute, and warns once.
 ///
 /// ```
@@ -78,7 +91,7 @@ impl UserIdHasher {
         }
     }
 
-    /// Plain SHA-256, as the seed did (warns once when first used).
+    /// Plain SHA-256, as the Python design did (warns once when first used).
     pub fn unkeyed() -> Self {
         UserIdHasher {
             key: None,
@@ -113,13 +126,67 @@ impl UserIdHasher {
             None => {
                 if !self.warned.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
-                        target: "telemetry_http",
+                        target: "otelbricks_http",
                         "user_id is a plain SHA-256 of the bearer token (no key configured): anyone with a token can link it to its user id; configure a key"
                     );
                 }
                 hex16(&Sha256::digest(token))
             }
         }
+    }
+}
+
+/// Puts the [`UserId`] of requests with a bearer token in their extensions. See the
+/// [module docs](self).
+#[derive(Debug, Clone, Default)]
+pub struct UserIdLayer {
+    hasher: UserIdHasher,
+}
+
+impl UserIdLayer {
+    /// Hashes with `hasher`.
+    pub fn new(hasher: UserIdHasher) -> Self {
+        UserIdLayer { hasher }
+    }
+}
+
+impl<S> Layer<S> for UserIdLayer {
+    type Service = SetUserId<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SetUserId {
+            inner,
+            hasher: self.hasher.clone(),
+        }
+    }
+}
+
+/// The service of [`UserIdLayer`].
+#[derive(Debug, Clone)]
+pub struct SetUserId<S> {
+    inner: S,
+    hasher: UserIdHasher,
+}
+
+impl<S, B> Service<Request<B>> for SetUserId<S>
+where
+    S: Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        if !crate::exclude::is_excluded(&req)
+            && let Some(id) = self.hasher.user_id(req.headers())
+        {
+            req.extensions_mut().insert(id);
+        }
+        self.inner.call(req)
     }
 }
 
@@ -146,7 +213,7 @@ mod tests {
     }
 
     #[test]
-    fn unkeyed_hash_is_the_seeds_sha256_prefix() {
+    fn unkeyed_hash_is_the_python_designs_sha256_prefix() {
         let id = UserIdHasher::unkeyed()
             .user_id(&headers("Bearer abc"))
             .expect("id");

@@ -1,6 +1,8 @@
 //! The client middleware over a real loopback HTTP call: client spans are children of the server
 //! span, and the callee continues the same trace.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -122,6 +124,19 @@ async fn client_spans_are_children_and_the_callee_gets_the_same_trace() {
             .any(|p| p.attr("server.address").as_deref() == Some("127.0.0.1"))
     );
     assert!(!capture.everything_as_text().contains("SECRET"));
+
+    // Every attempt was counted in flight and back out.
+    let active = capture.metric_points(Some("http.client.active_requests"));
+    assert!(!active.is_empty());
+    for p in &active {
+        assert_eq!(
+            p.value,
+            otelbricks_telemetry::testing::PointValue::Number(0.0),
+            "{p:?}"
+        );
+        assert_eq!(p.attr("server.address").as_deref(), Some("127.0.0.1"));
+        assert_eq!(p.attr("url.scheme").as_deref(), Some("http"));
+    }
 }
 
 #[tokio::test]

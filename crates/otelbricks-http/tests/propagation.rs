@@ -1,6 +1,8 @@
 //! W3C Trace Context through the real server layer and a real loopback client call: what comes in
 //! on `/call` goes out, per the spec, on the call `/call` makes to `/callee`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -159,7 +161,7 @@ async fn invalid_contexts_start_a_new_trace_and_send_no_tracestate() {
 }
 
 #[tokio::test]
-async fn a_higher_version_is_parsed_as_00_and_an_invalid_tracestate_member_is_dropped_alone() {
+async fn a_higher_version_is_parsed_as_00_and_a_tracestate_with_an_invalid_member_is_discarded() {
     let capture = Capture::new("svc");
     let _g = capture.set_default();
     let state = start(&capture).await;
@@ -177,10 +179,8 @@ async fn a_higher_version_is_parsed_as_00_and_an_invalid_tracestate_member_is_dr
         (version.as_str(), trace.as_str(), flags.as_str()),
         ("00", TRACE, "01")
     );
-    assert_eq!(out_ts.len(), 1);
     assert!(
-        out_ts[0].contains("ok=1") && out_ts[0].contains("tenant@vendor=3"),
-        "{out_ts:?}"
+        out_ts.is_empty(),
+        "the default policy discards a tracestate that breaks the grammar: {out_ts:?}"
     );
-    assert!(!out_ts[0].contains("BAD"), "{out_ts:?}");
 }

@@ -1,6 +1,8 @@
 //! The server layer through a real axum router, with the SDK's in-memory exporters
 //! (`otelbricks_telemetry::testing::Capture`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::collections::HashSet;
 
 use axum::Router;
@@ -154,24 +156,59 @@ async fn malformed_trace_contexts_start_a_new_trace_and_are_served() {
 }
 
 #[tokio::test]
-async fn ten_thousand_random_unmatched_paths_add_one_series() {
+async fn ten_thousand_random_unmatched_paths_add_one_series_per_method_and_status() {
     let capture = Capture::new("svc");
     let _g = capture.set_default();
     let app = app(&capture);
     for i in 0..10_000u32 {
         let path = format!("/scan/{i}/{}", i.wrapping_mul(2654435761));
-        let resp = send(&app, get_req(&path).body(Body::empty()).expect("req")).await;
+        let method = if i % 2 == 0 { "GET" } else { "DELETE" };
+        let resp = send(
+            &app,
+            Request::builder()
+                .method(method)
+                .uri(&path)
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await;
         assert_eq!(resp.status(), 404);
     }
     let points = capture.metric_points(Some("http.server.request.duration"));
-    let routes: HashSet<_> = points.iter().filter_map(|p| p.attr("http.route")).collect();
-    assert_eq!(
-        routes,
-        HashSet::from([otelbricks_http::UNMATCHED_ROUTE.to_owned()])
+    assert!(
+        points.iter().all(|p| p.attr("http.route").is_none()),
+        "{points:?}"
     );
-    assert_eq!(points.len(), 1, "{points:?}");
+    let series: HashSet<_> = points
+        .iter()
+        .map(|p| {
+            (
+                p.attr("http.request.method"),
+                p.attr("http.response.status_code"),
+            )
+        })
+        .collect();
+    assert_eq!(series.len(), 2, "{series:?}");
+    assert_eq!(points.len(), 2, "{points:?}");
     let spans = capture.finished_spans();
-    assert!(spans.iter().all(|s| s.name == "GET unmatched"));
+    assert_eq!(spans.len(), 10_000);
+    let names: HashSet<_> = spans.iter().map(|s| s.name.to_string()).collect();
+    assert_eq!(
+        names,
+        HashSet::from(["GET".to_owned(), "DELETE".to_owned()])
+    );
+    assert!(spans.iter().all(|s| {
+        s.attributes
+            .iter()
+            .all(|kv| kv.key.as_str() != "http.route")
+    }));
+    let lines = capture.json_lines();
+    let done: Vec<_> = lines
+        .iter()
+        .filter(|l| l["message"] == "Request completed")
+        .collect();
+    assert_eq!(done.len(), 10_000, "one line per request");
+    assert!(done.iter().all(|l| l.get("path").is_none()));
 }
 
 #[tokio::test]

@@ -72,11 +72,13 @@ pub struct ExtractReport {
 }
 
 impl W3CTraceContextPropagator {
-    /// A propagator with the default policy: invalid `tracestate` list-members are dropped
-    /// one by one, the combined `tracestate` is kept to 512 characters.
+    /// A propagator with the default policy: a `tracestate` holding an invalid list-member
+    /// (or more than 32) is discarded whole, as the W3C test suite expects
+    /// ([`TraceStatePolicy::DiscardOnInvalid`]); the combined `tracestate` is kept to 512
+    /// characters.
     pub fn new() -> Self {
         Self {
-            policy: TraceStatePolicy::DropInvalidMembers,
+            policy: TraceStatePolicy::DiscardOnInvalid,
             max_len: DEFAULT_MAX_LEN,
         }
     }

@@ -4,6 +4,9 @@ use std::fmt;
 
 use thiserror::Error;
 
+pub(crate) use crate::key::otel_accepts_key;
+pub use crate::key::{KeyError, validate_key, validate_key_level1};
+
 /// Maximum number of list-members (§3.3.2: "There can be a maximum of 32
 /// list-members in a list").
 pub const MAX_MEMBERS: usize = 32;
@@ -15,52 +18,9 @@ pub const DEFAULT_MAX_LEN: usize = 512;
 /// Entries longer than this are removed first when truncating to the size limit.
 pub const LONG_ENTRY_LEN: usize = 128;
 
-const MAX_KEY_LEN: usize = 256;
-const MAX_TENANT_LEN: usize = 241;
-const MAX_SYSTEM_LEN: usize = 14;
 const MAX_VALUE_LEN: usize = 256;
 /// Members quoted in errors are cut to this many characters.
 const QUOTE_LEN: usize = 64;
-
-/// Why a `tracestate` key is invalid (the "Key" grammar of Level 1,
-/// `simple-key / multi-tenant-key`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum KeyError {
-    /// The key is empty.
-    #[error("empty key")]
-    Empty,
-    /// More than 256 characters.
-    #[error("key is {0} characters, at most 256 are allowed")]
-    TooLong(usize),
-    /// A simple key must start with a lowercase letter.
-    #[error("a simple key must start with a lowercase letter")]
-    InvalidFirstChar,
-    /// A character outside `a-z 0-9 _ - * /` (and one `@`).
-    #[error("character {0:?} is not allowed in a key")]
-    InvalidChar(char),
-    /// More than one `@`.
-    #[error("more than one '@' in a key")]
-    MultipleAt,
-    /// Empty tenant id before `@`.
-    #[error("empty tenant-id before '@'")]
-    EmptyTenant,
-    /// Tenant id longer than 241 characters.
-    #[error("tenant-id is {0} characters, at most 241 are allowed")]
-    TenantTooLong(usize),
-    /// A tenant id must start with a lowercase letter or a digit.
-    #[error("tenant-id must start with a lowercase letter or a digit")]
-    InvalidTenantFirstChar,
-    /// Empty system id after `@`.
-    #[error("empty system-id after '@'")]
-    EmptySystem,
-    /// System id longer than 14 characters.
-    #[error("system-id is {0} characters, at most 14 are allowed")]
-    SystemTooLong(usize),
-    /// A system id must start with a lowercase letter.
-    #[error("system-id must start with a lowercase letter")]
-    InvalidSystemFirstChar,
-}
 
 /// Why a `tracestate` value is invalid (value grammar, `0*255(chr) nblk-chr`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
@@ -166,93 +126,13 @@ fn quote(s: &str) -> String {
 pub enum TraceStatePolicy {
     /// Drop only the invalid list-members and keep the valid ones; beyond 32 members keep
     /// the first 32 (the right-most are removed, as §3.3.2 says for adding a 33rd).
-    /// The default.
-    #[default]
     DropInvalidMembers,
     /// Discard the whole `tracestate` if any list-member is invalid or there are more than
-    /// 32 of them. This is what the W3C test suite (`test/test.py`) expects.
+    /// 32 of them. This is what the W3C test suite (`test/test.py`) expects, and the default:
+    /// a header that breaks the grammar was not written by a conforming vendor, so none of it
+    /// is trusted.
+    #[default]
     DiscardOnInvalid,
-}
-
-#[inline]
-fn is_keychar(b: u8) -> bool {
-    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'*' | b'/')
-}
-
-fn check_keychars(part: &[u8]) -> Result<(), KeyError> {
-    match part.iter().find(|&&b| !is_keychar(b)) {
-        Some(&b) => Err(KeyError::InvalidChar(b as char)),
-        None => Ok(()),
-    }
-}
-
-/// Checks a key against the Level 1 "Key" grammar (the W3C test suite checks it for Level 2 too):
-///
-/// ```text
-/// key = simple-key / multi-tenant-key
-/// simple-key = lcalpha 0*255( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
-/// multi-tenant-key = tenant-id "@" system-id
-/// tenant-id = ( lcalpha / DIGIT ) 0*240( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
-/// system-id = lcalpha 0*13( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
-/// ```
-pub fn validate_key(key: &str) -> Result<(), KeyError> {
-    let b = key.as_bytes();
-    if b.is_empty() {
-        return Err(KeyError::Empty);
-    }
-    if !key.is_ascii() {
-        let ch = key.chars().find(|c| !c.is_ascii()).unwrap_or('?');
-        return Err(KeyError::InvalidChar(ch));
-    }
-    if b.len() > MAX_KEY_LEN {
-        return Err(KeyError::TooLong(b.len()));
-    }
-    match b.iter().position(|&c| c == b'@') {
-        None => {
-            if !b[0].is_ascii_lowercase() {
-                return if is_keychar(b[0]) {
-                    Err(KeyError::InvalidFirstChar)
-                } else {
-                    Err(KeyError::InvalidChar(b[0] as char))
-                };
-            }
-            check_keychars(&b[1..])
-        }
-        Some(at) => {
-            let (tenant, system) = (&b[..at], &b[at + 1..]);
-            if system.contains(&b'@') {
-                return Err(KeyError::MultipleAt);
-            }
-            if tenant.is_empty() {
-                return Err(KeyError::EmptyTenant);
-            }
-            if tenant.len() > MAX_TENANT_LEN {
-                return Err(KeyError::TenantTooLong(tenant.len()));
-            }
-            if !(tenant[0].is_ascii_lowercase() || tenant[0].is_ascii_digit()) {
-                return if is_keychar(tenant[0]) {
-                    Err(KeyError::InvalidTenantFirstChar)
-                } else {
-                    Err(KeyError::InvalidChar(tenant[0] as char))
-                };
-            }
-            check_keychars(tenant)?;
-            if system.is_empty() {
-                return Err(KeyError::EmptySystem);
-            }
-            if system.len() > MAX_SYSTEM_LEN {
-                return Err(KeyError::SystemTooLong(system.len()));
-            }
-            if !system[0].is_ascii_lowercase() {
-                return if is_keychar(system[0]) {
-                    Err(KeyError::InvalidSystemFirstChar)
-                } else {
-                    Err(KeyError::InvalidChar(system[0] as char))
-                };
-            }
-            check_keychars(system)
-        }
-    }
 }
 
 /// Checks a value against the "Value" grammar (§3.3.2):
@@ -423,7 +303,7 @@ pub struct ParsedTraceState {
     pub dropped: Vec<TraceStateError>,
 }
 
-/// Parses the `tracestate` header fields of one message with the default policy
+/// Parses the `tracestate` header fields of one message with the per-member policy
 /// ([`TraceStatePolicy::DropInvalidMembers`]) and the default size limit (512).
 ///
 /// Never fails: invalid members are dropped and reported in [`ParsedTraceState::dropped`].
@@ -584,16 +464,6 @@ impl W3CTraceState {
 impl fmt::Display for W3CTraceState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.header())
-    }
-}
-
-/// Whether `opentelemetry::trace::TraceState` (0.33) accepts `key`. It rejects a
-/// multi-tenant key whose system-id has 14 characters (its check allows 13), which the
-/// grammar allows.
-pub(crate) fn otel_accepts_key(key: &str) -> bool {
-    match key.rfind('@') {
-        Some(at) => key.len() - at - 1 <= 13,
-        None => true,
     }
 }
 

@@ -168,17 +168,18 @@ fn tracestate_without_a_traceparent_is_discarded() {
 }
 
 #[test]
-fn one_invalid_tracestate_member_drops_only_that_member_by_default() {
-    let p = W3CTraceContextPropagator::new();
+fn one_invalid_tracestate_member_discards_the_header_by_default_or_only_itself_per_member() {
     let f = Fields::new(&[("traceparent", TP), ("tracestate", "foo=1,Bad=2,bar=3")]);
-    let (cx, report) = p.extract_with_report(&Context::new(), &f);
+    let per_member = W3CTraceContextPropagator::new()
+        .with_tracestate_policy(TraceStatePolicy::DropInvalidMembers);
+    let (cx, report) = per_member.extract_with_report(&Context::new(), &f);
     assert_eq!(remote(&cx).trace_state().header(), "foo=1,bar=3");
     assert_eq!(report.tracestate_dropped.len(), 1);
     assert!(matches!(
         report.tracestate_dropped[0],
         TraceStateError::InvalidKey { .. }
     ));
-    let strict = p.with_tracestate_policy(TraceStatePolicy::DiscardOnInvalid);
+    let strict = W3CTraceContextPropagator::new();
     let (cx, report) = strict.extract_with_report(&Context::new(), &f);
     assert!(
         remote(&cx).is_valid(),
@@ -310,10 +311,8 @@ fn tracestate_is_written_only_when_there_is_state_to_send() {
 
 #[test]
 fn members_otel_accepts_but_the_grammar_forbids_are_not_sent() {
-    // OTel's TraceState accepts a digit-first simple key, an empty value, a control char.
-    let ts =
-        TraceState::from_key_value([("1abc", "x"), ("foo", ""), ("bar", "a\u{1}"), ("ok", "1")])
-            .unwrap();
+    // OTel's TraceState accepts an empty value and a control character.
+    let ts = TraceState::from_key_value([("foo", ""), ("bar", "a\u{1}"), ("ok", "1")]).unwrap();
     let sc = SpanContext::new(
         TraceId::from(1),
         SpanId::from(1),
@@ -323,7 +322,7 @@ fn members_otel_accepts_but_the_grammar_forbids_are_not_sent() {
     );
     let out = inject(&Context::new().with_remote_span_context(sc));
     assert_eq!(out["tracestate"], "ok=1");
-    let ts = TraceState::from_key_value([("1abc", "x")]).unwrap();
+    let ts = TraceState::from_key_value([("foo", "")]).unwrap();
     let sc = SpanContext::new(
         TraceId::from(1),
         SpanId::from(1),
@@ -459,9 +458,9 @@ fn sdk_propagator_accepts_malformed_input_that_ours_rejects() {
         "foo=1,bar=2"
     );
 
-    // One odd key makes the SDK drop the whole tracestate: an invalid one, or a valid
-    // 14-character system-id it wrongly refuses.
-    for ts in ["foo=1,Bad=2,bar=3", "foo=1,t@abcdefghijklmn=2,bar=3"] {
+    // A valid 14-character system-id makes the SDK drop the whole tracestate.
+    {
+        let ts = "foo=1,t@abcdefghijklmn=2,bar=3";
         let f = Fields::new(&[("traceparent", TP), ("tracestate", ts)]);
         assert_eq!(remote(&sdk.extract(&f)).trace_state().header(), "", "{ts}");
         assert!(

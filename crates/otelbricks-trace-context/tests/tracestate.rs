@@ -4,7 +4,7 @@
 
 use otelbricks_trace_context::{
     KeyError as K, TraceStateError as E, TraceStatePolicy, ValueError as V, W3CTraceState,
-    parse_tracestate, parse_tracestate_with, validate_key, validate_value,
+    parse_tracestate, parse_tracestate_with, validate_key, validate_key_level1, validate_value,
 };
 
 fn pairs(s: &W3CTraceState) -> Vec<(String, String)> {
@@ -37,12 +37,50 @@ fn valid_keys_are_accepted() {
     ];
     for (key, why) in table {
         assert_eq!(validate_key(key), Ok(()), "{why}: {key:?}");
+        assert_eq!(
+            validate_key_level1(key),
+            Ok(()),
+            "Level 1 too, {why}: {key:?}"
+        );
+    }
+    // Level 2 only: `@` is an ordinary keychar after the first character, and a digit may
+    // start any key (W3C test suite test_tracestate_key_illegal_vendor_format and
+    // test_tracestate_key_length_limit).
+    let tenant_242 = format!("{}@v", "t".repeat(242));
+    let system_15 = format!("t@{}", "v".repeat(15));
+    for key in [
+        "foo@",
+        "foo@@bar",
+        "foo@bar@baz",
+        "1abc",
+        "t@1sys",
+        &tenant_242,
+        &system_15,
+    ] {
+        assert_eq!(validate_key(key), Ok(()), "{key:?}");
+        assert!(validate_key_level1(key).is_err(), "{key:?}");
     }
 }
 
 #[test]
 fn invalid_keys_are_rejected_with_the_reason() {
     let simple_257 = "z".repeat(257);
+    #[rustfmt::skip]
+    let level2: Vec<(&str, K, &str)> = vec![
+        ("", K::Empty, "empty"),
+        ("Foo", K::InvalidChar('F'), "uppercase first"),
+        ("fOo", K::InvalidChar('O'), "uppercase inside"),
+        ("foo ", K::InvalidChar(' '), "trailing space inside the key"),
+        ("foo.bar", K::InvalidChar('.'), "dot"),
+        ("_abc", K::InvalidFirstChar, "key starting with '_'"),
+        ("*abc", K::InvalidFirstChar, "key starting with '*'"),
+        ("@foo", K::InvalidFirstChar, "key starting with '@'"),
+        (&simple_257, K::TooLong(257), "257-character key"),
+        ("é", K::InvalidChar('é'), "non-ASCII"),
+    ];
+    for (key, err, why) in level2 {
+        assert_eq!(validate_key(key), Err(err), "{why}: {key:?}");
+    }
     let tenant_242 = format!("{}@v", "t".repeat(242));
     let system_15 = format!("t@{}", "v".repeat(15));
     #[rustfmt::skip]
@@ -67,7 +105,11 @@ fn invalid_keys_are_rejected_with_the_reason() {
         ("é", K::InvalidChar('é'), "non-ASCII"),
     ];
     for (key, err, why) in table {
-        assert_eq!(validate_key(key), Err(err), "{why}: {key:?}");
+        assert_eq!(
+            validate_key_level1(key),
+            Err(err),
+            "Level 1, {why}: {key:?}"
+        );
     }
 }
 
@@ -149,14 +191,11 @@ fn ows_around_members_and_empty_members_are_ignored() {
 }
 
 #[test]
-fn invalid_members_are_dropped_alone_by_default() {
+fn invalid_members_are_dropped_alone_with_the_per_member_policy() {
     #[rustfmt::skip]
     let table: &[(&str, &str, E)] = &[
         ("foo=1,Bad=2,bar=3", "foo=1,bar=3", E::InvalidKey { key: "Bad".into(), reason: K::InvalidChar('B') }),
-        ("foo@=1,bar=2", "bar=2", E::InvalidKey { key: "foo@".into(), reason: K::EmptySystem }),
-        ("@foo=1,bar=2", "bar=2", E::InvalidKey { key: "@foo".into(), reason: K::EmptyTenant }),
-        ("foo@@bar=1,bar=2", "bar=2", E::InvalidKey { key: "foo@@bar".into(), reason: K::MultipleAt }),
-        ("foo@bar@baz=1,bar=2", "bar=2", E::InvalidKey { key: "foo@bar@baz".into(), reason: K::MultipleAt }),
+        ("@foo=1,bar=2", "bar=2", E::InvalidKey { key: "@foo".into(), reason: K::InvalidFirstChar }),
         ("foo =1,bar=2", "bar=2", E::InvalidKey { key: "foo ".into(), reason: K::InvalidChar(' ') }),
         ("foo.bar=1,bar=2", "bar=2", E::InvalidKey { key: "foo.bar".into(), reason: K::InvalidChar('.') }),
         ("foo=bar=baz,bar=2", "bar=2", E::InvalidValue { key: "foo".into(), reason: V::InvalidChar('=') }),
@@ -164,7 +203,7 @@ fn invalid_members_are_dropped_alone_by_default() {
         ("foo,bar=3", "bar=3", E::MissingEquals { member: "foo".into() }),
         ("=1,bar=3", "bar=3", E::InvalidKey { key: "".into(), reason: K::Empty }),
         ("foo=a\u{1}b,bar=3", "bar=3", E::InvalidValue { key: "foo".into(), reason: V::InvalidChar('\u{1}') }),
-        ("1odd=x,bar=3", "bar=3", E::InvalidKey { key: "1odd".into(), reason: K::InvalidFirstChar }),
+        ("_odd=x,bar=3", "bar=3", E::InvalidKey { key: "_odd".into(), reason: K::InvalidFirstChar }),
     ];
     for (input, out, err) in table {
         let p = parse_tracestate(&[input]);
@@ -178,8 +217,7 @@ fn invalid_members_discard_the_whole_header_with_the_strict_policy() {
     let strict = |s: &str| parse_tracestate_with(&[s], TraceStatePolicy::DiscardOnInvalid, 512);
     for input in [
         "foo=1,Bad=2,bar=3",
-        "foo@=1,bar=2",
-        "foo@bar@baz=1,bar=2",
+        "@foo=1,bar=2",
         "foo=bar=baz",
         "foo=,bar=3",
         "foo,bar=3",

@@ -174,6 +174,83 @@ pub fn sdk_floor(router: Router) -> Router {
     ))
 }
 
+/// `metrics_by_hand`: the four HTTP server instruments of `HttpMetricsLayer`, recorded with the
+/// OTel metrics API by hand, as a user would write them (same attributes: method, route, status,
+/// scheme, protocol version; `active_requests` by method and scheme; body sizes when known).
+pub fn metrics_by_hand(router: Router) -> Router {
+    use http_body::Body as _;
+    use opentelemetry::KeyValue;
+
+    let meter = opentelemetry::global::meter("by_hand");
+    let duration = meter
+        .f64_histogram("http.server.request.duration")
+        .with_unit("s")
+        .with_boundaries(otelbricks_http::DURATION_BUCKETS.to_vec())
+        .build();
+    let active = meter
+        .i64_up_down_counter("http.server.active_requests")
+        .build();
+    let req_size = meter.u64_histogram("http.server.request.body.size").build();
+    let res_size = meter
+        .u64_histogram("http.server.response.body.size")
+        .build();
+    router.layer(tower::layer::layer_fn(
+        move |inner: axum::routing::Route| {
+            let (duration, active, req_size, res_size) = (
+                duration.clone(),
+                active.clone(),
+                req_size.clone(),
+                res_size.clone(),
+            );
+            tower::service_fn(move |req: Request<Body>| {
+                let start = std::time::Instant::now();
+                let method = otelbricks_http::method_attribute(req.method());
+                let route = req
+                    .extensions()
+                    .get::<axum::extract::MatchedPath>()
+                    .map(|m| m.as_str().to_owned());
+                let request_size = req.body().size_hint().exact();
+                let active_attrs = [
+                    KeyValue::new("http.request.method", method),
+                    KeyValue::new("url.scheme", "http"),
+                ];
+                active.add(1, &active_attrs);
+                let (duration, active, req_size, res_size) = (
+                    duration.clone(),
+                    active.clone(),
+                    req_size.clone(),
+                    res_size.clone(),
+                );
+                let call = tower::ServiceExt::oneshot(inner.clone(), req);
+                async move {
+                    let resp = call.await?;
+                    let mut attrs = vec![
+                        KeyValue::new("http.request.method", method),
+                        KeyValue::new(
+                            "http.response.status_code",
+                            i64::from(resp.status().as_u16()),
+                        ),
+                        KeyValue::new("url.scheme", "http"),
+                        KeyValue::new("network.protocol.version", "1.1"),
+                    ];
+                    if let Some(route) = route {
+                        attrs.push(KeyValue::new("http.route", route));
+                    }
+                    duration.record(start.elapsed().as_secs_f64(), &attrs);
+                    if let Some(n) = request_size {
+                        req_size.record(n, &attrs);
+                    }
+                    if let Some(n) = resp.body().size_hint().exact() {
+                        res_size.record(n, &attrs);
+                    }
+                    active.add(-1, &active_attrs);
+                    Ok::<_, Infallible>(resp)
+                }
+            })
+        },
+    ))
+}
+
 pub fn router() -> Router {
     Router::new().route("/api/v1/jobs/{job_id}", get(|| async { "hello" }))
 }

@@ -1,4 +1,4 @@
-//! The semantic-convention HTTP instruments.
+//! The semantic-convention HTTP instruments, bound per attribute set.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
@@ -6,8 +6,8 @@ use std::sync::{Arc, OnceLock, RwLock};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{BoundHistogram, BoundUpDownCounter, Histogram, Meter, UpDownCounter};
 
-/// Bucket boundaries in seconds for request durations: the semantic-convention advice (and the seed's
-/// buckets). Set on the instruments themselves, so they hold with any `MeterProvider`.
+/// Bucket boundaries in seconds for request durations: the semantic-convention advice (and the Python
+/// design's buckets). Set on the instruments themselves, so they hold with any `MeterProvider`.
 pub const DURATION_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
@@ -31,13 +31,28 @@ pub(crate) struct ServerMetrics {
 /// per-call attribute lookup (same series, just slower).
 const MAX_BOUND_SETS: usize = 1024;
 
+/// `error.type` of a finished request.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub(crate) enum ErrorType {
+    /// Not a failure.
+    None,
+    /// A failure by status: `error.type` is the status code.
+    Status,
+    /// A panic caught by `CatchPanicLayer`.
+    Panic,
+    /// The inner service returned an error: its type name.
+    Error(&'static str),
+}
+
 /// What decides the attributes of a finished request besides its route.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub(crate) struct Outcome {
     pub method: &'static str,
-    pub status: u16,
+    /// `None` when the inner service returned an error (no response).
+    pub status: Option<u16>,
     pub scheme: &'static str,
-    pub panic: bool,
+    pub version: &'static str,
+    pub error: ErrorType,
 }
 
 /// The three histograms bound to one attribute set: recording on them skips the SDK's per-call
@@ -48,15 +63,17 @@ pub(crate) struct BoundRecorders {
     pub response_size: BoundHistogram<u64>,
 }
 
-/// A route's shared name (one allocation per route, not per request) and its bound recorders.
+/// A route's shared name (one allocation per route, not per request; `None` for requests that
+/// matched no route) and its bound recorders.
 pub(crate) struct RouteEntry {
-    pub route: Arc<str>,
+    pub route: Option<Arc<str>>,
     outcomes: RwLock<Vec<(Outcome, Arc<BoundRecorders>)>>,
 }
 
 #[derive(Default)]
 struct BoundCache {
     routes: RwLock<HashMap<Box<str>, Arc<RouteEntry>>>,
+    unmatched: OnceLock<Arc<RouteEntry>>,
     /// `http.server.active_requests` per (method, scheme).
     active: [[OnceLock<BoundUpDownCounter<i64>>; 2]; METHODS.len()],
     sets: std::sync::atomic::AtomicUsize,
@@ -73,35 +90,59 @@ const METHODS: [&str; 10] = [
 ];
 
 /// The attribute set of a finished request, as recorded on the histograms.
-pub(crate) fn outcome_attributes(route: &Arc<str>, o: Outcome) -> Vec<KeyValue> {
-    let mut attrs = vec![
-        KeyValue::new("http.request.method", o.method),
-        KeyValue::new(
+pub(crate) fn outcome_attributes(route: Option<&Arc<str>>, o: Outcome) -> Vec<KeyValue> {
+    let mut attrs = Vec::with_capacity(7);
+    attrs.push(KeyValue::new("http.request.method", o.method));
+    if let Some(route) = route {
+        attrs.push(KeyValue::new(
             "http.route",
             opentelemetry::StringValue::from(route.clone()),
-        ),
-        KeyValue::new("http.response.status_code", i64::from(o.status)),
-        KeyValue::new("url.scheme", o.scheme),
-    ];
-    if o.panic {
-        attrs.push(KeyValue::new("error.type", "panic"));
-    } else if o.status >= 500 {
-        attrs.push(KeyValue::new("error.type", o.status.to_string()));
+        ));
+    }
+    if let Some(status) = o.status {
+        attrs.push(KeyValue::new(
+            "http.response.status_code",
+            i64::from(status),
+        ));
+    }
+    attrs.push(KeyValue::new("url.scheme", o.scheme));
+    attrs.push(KeyValue::new("network.protocol.version", o.version));
+    match o.error {
+        ErrorType::None => {}
+        ErrorType::Panic => attrs.push(KeyValue::new("error.type", "panic")),
+        ErrorType::Error(name) => attrs.push(KeyValue::new("error.type", name)),
+        ErrorType::Status => {
+            if let Some(status) = o.status {
+                attrs.push(KeyValue::new("error.type", status.to_string()));
+            }
+        }
     }
     attrs
 }
 
 impl ServerMetrics {
     /// The entry of `route`, made on first sight (routes are the app's templates plus the one
-    /// unmatched value, so the map is bounded by the router).
-    pub(crate) fn route(&self, route: &str) -> Arc<RouteEntry> {
+    /// unmatched entry, so the map is bounded by the router).
+    pub(crate) fn route(&self, route: Option<&str>) -> Arc<RouteEntry> {
+        let Some(route) = route else {
+            return self
+                .bound
+                .unmatched
+                .get_or_init(|| {
+                    Arc::new(RouteEntry {
+                        route: None,
+                        outcomes: RwLock::new(Vec::new()),
+                    })
+                })
+                .clone();
+        };
         if let Ok(map) = self.bound.routes.read()
             && let Some(e) = map.get(route)
         {
             return e.clone();
         }
         let entry = Arc::new(RouteEntry {
-            route: Arc::from(route),
+            route: Some(Arc::from(route)),
             outcomes: RwLock::new(Vec::new()),
         });
         match self.bound.routes.write() {
@@ -125,7 +166,7 @@ impl ServerMetrics {
         if let Some((_, r)) = v.iter().find(|(k, _)| *k == o) {
             return Some(r.clone());
         }
-        let attrs = outcome_attributes(&route.route, o);
+        let attrs = outcome_attributes(route.route.as_ref(), o);
         let r = Arc::new(BoundRecorders {
             duration: self.duration.bind(&attrs),
             request_size: self.request_size.bind(&attrs),
@@ -134,6 +175,35 @@ impl ServerMetrics {
         v.push((o, r.clone()));
         self.bound.sets.fetch_add(1, Ordering::Relaxed);
         Some(r)
+    }
+
+    /// Records one finished request.
+    pub(crate) fn record(
+        &self,
+        route: &RouteEntry,
+        o: Outcome,
+        duration: f64,
+        request_size: Option<u64>,
+        response_size: Option<u64>,
+    ) {
+        if let Some(r) = self.recorders(route, o) {
+            r.duration.record(duration);
+            if let Some(n) = request_size {
+                r.request_size.record(n);
+            }
+            if let Some(n) = response_size {
+                r.response_size.record(n);
+            }
+        } else {
+            let attrs = outcome_attributes(route.route.as_ref(), o);
+            self.duration.record(duration, &attrs);
+            if let Some(n) = request_size {
+                self.request_size.record(n, &attrs);
+            }
+            if let Some(n) = response_size {
+                self.response_size.record(n, &attrs);
+            }
+        }
     }
 
     /// `http.server.active_requests` bound to (method, scheme).
@@ -190,6 +260,7 @@ impl ServerMetrics {
 #[derive(Clone, Debug)]
 pub(crate) struct ClientMetrics {
     pub duration: Histogram<f64>,
+    pub active: UpDownCounter<i64>,
 }
 
 impl ClientMetrics {
@@ -200,6 +271,11 @@ impl ClientMetrics {
                 .with_unit("s")
                 .with_description("Duration of HTTP client requests.")
                 .with_boundaries(DURATION_BUCKETS.to_vec())
+                .build(),
+            active: meter
+                .i64_up_down_counter("http.client.active_requests")
+                .with_unit("{request}")
+                .with_description("Number of active HTTP client requests.")
                 .build(),
         }
     }

@@ -1,0 +1,87 @@
+//! The response future of [`HttpTrace`](super::HttpTrace).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use http::Response;
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{Status, TraceContextExt as _};
+
+use super::hooks::OnResponse;
+use crate::classify::{ClassifyResponse, Outcome};
+use crate::status_str;
+
+pub(super) struct State<Res, C> {
+    /// The started OTel span (`None` when the tracing span is disabled).
+    pub otel_cx: Option<opentelemetry::Context>,
+    pub on_response: Res,
+    pub classify: C,
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`HttpTrace`](super::HttpTrace): polls the inner future inside the
+    /// server span and records the response on it.
+    pub struct ResponseFuture<F, Res, C> {
+        #[pin]
+        inner: F,
+        span: tracing::Span,
+        state: Option<State<Res, C>>,
+    }
+}
+
+impl<F, Res, C> ResponseFuture<F, Res, C> {
+    pub(super) fn new(inner: F, span: tracing::Span, state: Option<State<Res, C>>) -> Self {
+        ResponseFuture { inner, span, state }
+    }
+}
+
+impl<F, Res, C, B, E> Future for ResponseFuture<F, Res, C>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    Res: OnResponse<B>,
+    C: ClassifyResponse,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let _enter = this.span.enter();
+        let result = ready!(this.inner.poll(cx));
+        if let Some(state) = this.state.take()
+            && let Some(cx) = &state.otel_cx
+        {
+            record_result(&cx.span(), &state, &result);
+        }
+        Poll::Ready(result)
+    }
+}
+
+fn record_result<Res: OnResponse<B>, C: ClassifyResponse, B, E>(
+    span: &opentelemetry::trace::SpanRef<'_>,
+    state: &State<Res, C>,
+    result: &Result<Response<B>, E>,
+) {
+    let error_type = match result {
+        Ok(res) => {
+            let status = res.status();
+            let mut attributes = Vec::with_capacity(2);
+            attributes.push(KeyValue::new(
+                "http.response.status_code",
+                i64::from(status.as_u16()),
+            ));
+            state.on_response.on_response(res, &mut attributes);
+            span.set_attributes(attributes);
+            match Outcome::of(res, &state.classify) {
+                Outcome::Ok => None,
+                Outcome::FailedStatus => Some(opentelemetry::Value::from(status_str(status))),
+                Outcome::Panic => Some("panic".into()),
+            }
+        }
+        Err(_) => Some(std::any::type_name::<E>().into()),
+    };
+    if let Some(et) = error_type {
+        span.set_attribute(KeyValue::new("error.type", et));
+        span.set_status(Status::error(""));
+    }
+}

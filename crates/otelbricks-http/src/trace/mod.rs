@@ -1,0 +1,161 @@
+//! The server span: one span of kind server per request, continuing the caller's trace.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use otelbricks_http::HttpTraceLayer;
+//!
+//! let app: Router = Router::new()
+//!     .route("/api/v1/jobs/{job_id}", get(|| async { "ok" }))
+//!     .layer(HttpTraceLayer::new());
+//! ```
+//!
+//! Per request it
+//! - extracts `traceparent`/`tracestate`/`baggage` with the global propagator and applies the
+//!   [edge policy](IncomingTraceContext) (default: continue the caller's trace, ignoring an
+//!   unsampled flag);
+//! - opens a `tracing` span (target `otelbricks_http`) that tracing-opentelemetry exports as the
+//!   server span, with the fields `request_id` and `user_id` when [`RequestIdLayer`] and
+//!   [`UserIdLayer`] ran before it, so every log line of the request carries them and its trace
+//!   and span ids; spans the handler opens are its children;
+//! - names it `{method} {route}`, or `{method}` when no route matched ([`DefaultSpanName`]);
+//! - sets the semantic-convention attributes `http.request.method`, `http.route` (absent when no
+//!   route matched), `url.scheme`, `url.path`, `network.protocol.version`,
+//!   `user_agent.original`, `server.address`, `server.port`, `client.address` and `client.port`
+//!   (when axum's `ConnectInfo<SocketAddr>` is there: serve with
+//!   `app.into_make_service_with_connect_info::<SocketAddr>()`), then `http.response.status_code`;
+//!   client-controlled values are cut to [`MAX_ATTRIBUTE_LEN`](crate::MAX_ATTRIBUTE_LEN) bytes;
+//! - marks failures (status error, `error.type`): statuses the [classifier](crate::classify)
+//!   calls failures (5xx by default), panics caught by
+//!   [`CatchPanicLayer`](crate::CatchPanicLayer) inside it (`error.type = panic`), errors of the
+//!   inner service (their type name).
+//!
+//! # Hooks
+//!
+//! As with tower-http's `TraceLayer`, each builder method returns a layer whose type parameter is
+//! the new hook: no boxing, no options bag.
+//!
+//! ```
+//! use std::net::SocketAddr;
+//! use http::{Request, Response, StatusCode};
+//! use opentelemetry::KeyValue;
+//! use otelbricks_http::{HttpTraceLayer, IncomingTraceContext, StatusInRangeAsFailures};
+//!
+//! let layer = HttpTraceLayer::new()
+//!     // The span name:
+//!     .make_span_name_with(|req: &Request<axum::body::Body>| format!("api {}", req.method()))
+//!     // Extra attributes from the request and the response:
+//!     .on_request(|req: &Request<axum::body::Body>, attrs: &mut Vec<KeyValue>| {
+//!         if let Some(tenant) = req.headers().get("x-tenant").and_then(|v| v.to_str().ok()) {
+//!             attrs.push(KeyValue::new("tenant", tenant.to_owned()));
+//!         }
+//!     })
+//!     .on_response(|res: &Response<axum::body::Body>, attrs: &mut Vec<KeyValue>| {
+//!         attrs.push(KeyValue::new("cached", res.headers().contains_key("x-cache-hit")));
+//!     })
+//!     // 4xx are failures too:
+//!     .classify(StatusInRangeAsFailures::new(400..=599))
+//!     // A public edge: new trace, the caller's context as a link.
+//!     .incoming(IncomingTraceContext::Restart);
+//! ```
+//!
+//! [`RequestIdLayer`]: crate::RequestIdLayer
+//! [`UserIdLayer`]: crate::UserIdLayer
+
+mod future;
+mod hooks;
+mod incoming;
+mod service;
+
+pub use future::ResponseFuture;
+pub use hooks::{DefaultSpanName, MakeSpanName, OnRequest, OnResponse};
+pub use incoming::IncomingTraceContext;
+pub use service::HttpTrace;
+
+use crate::classify::{ClassifyResponse, ServerErrorsAsFailures};
+
+/// Wraps each request in a server span. See the [module docs](self).
+#[derive(Debug, Clone, Default)]
+pub struct HttpTraceLayer<N = DefaultSpanName, Req = (), Res = (), C = ServerErrorsAsFailures> {
+    make_span_name: N,
+    on_request: Req,
+    on_response: Res,
+    classify: C,
+    incoming: IncomingTraceContext,
+}
+
+impl HttpTraceLayer {
+    /// The semantic-convention defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl<N, Req, Res, C> HttpTraceLayer<N, Req, Res, C> {
+    /// Names spans with `make_span_name` ([`MakeSpanName`]; any `Fn(&Request<B>) -> String`).
+    pub fn make_span_name_with<N2>(self, make_span_name: N2) -> HttpTraceLayer<N2, Req, Res, C> {
+        HttpTraceLayer {
+            make_span_name,
+            on_request: self.on_request,
+            on_response: self.on_response,
+            classify: self.classify,
+            incoming: self.incoming,
+        }
+    }
+
+    /// Adds attributes from the request ([`OnRequest`]; any `Fn(&Request<B>, &mut Vec<KeyValue>)`).
+    pub fn on_request<Req2>(self, on_request: Req2) -> HttpTraceLayer<N, Req2, Res, C> {
+        HttpTraceLayer {
+            make_span_name: self.make_span_name,
+            on_request,
+            on_response: self.on_response,
+            classify: self.classify,
+            incoming: self.incoming,
+        }
+    }
+
+    /// Adds attributes from the response ([`OnResponse`]; any
+    /// `Fn(&Response<B>, &mut Vec<KeyValue>)`).
+    pub fn on_response<Res2>(self, on_response: Res2) -> HttpTraceLayer<N, Req, Res2, C> {
+        HttpTraceLayer {
+            make_span_name: self.make_span_name,
+            on_request: self.on_request,
+            on_response,
+            classify: self.classify,
+            incoming: self.incoming,
+        }
+    }
+
+    /// Decides which statuses are failures.
+    pub fn classify<C2: ClassifyResponse>(self, classify: C2) -> HttpTraceLayer<N, Req, Res, C2> {
+        HttpTraceLayer {
+            make_span_name: self.make_span_name,
+            on_request: self.on_request,
+            on_response: self.on_response,
+            classify,
+            incoming: self.incoming,
+        }
+    }
+
+    /// What to do with the caller's trace context (default [`IncomingTraceContext::Continue`]).
+    pub fn incoming(mut self, incoming: IncomingTraceContext) -> Self {
+        self.incoming = incoming;
+        self
+    }
+}
+
+impl<S, N: Clone, Req: Clone, Res: Clone, C: Clone> tower::Layer<S>
+    for HttpTraceLayer<N, Req, Res, C>
+{
+    type Service = HttpTrace<S, N, Req, Res, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        HttpTrace {
+            inner,
+            make_span_name: self.make_span_name.clone(),
+            on_request: self.on_request.clone(),
+            on_response: self.on_response.clone(),
+            classify: self.classify.clone(),
+            incoming: self.incoming,
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The service of [`HttpTraceLayer`](super::HttpTraceLayer).
+
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use opentelemetry::trace::TraceContextExt as _;
+use opentelemetry::{KeyValue, StringValue};
+use tower::Service;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use super::future::{ResponseFuture, State};
+use super::hooks::{MakeSpanName, OnRequest};
+use super::incoming::{IncomingTraceContext, resolve};
+use crate::classify::ClassifyResponse;
+use crate::propagation::HeaderExtractor;
+use crate::request_id::RequestId;
+use crate::user_id::UserId;
+use crate::{matched_route, method_attribute, protocol_version, truncated};
+
+/// Wraps each request in a server span. See the [module docs](super).
+#[derive(Debug, Clone)]
+pub struct HttpTrace<S, N, Req, Res, C> {
+    pub(super) inner: S,
+    pub(super) make_span_name: N,
+    pub(super) on_request: Req,
+    pub(super) on_response: Res,
+    pub(super) classify: C,
+    pub(super) incoming: IncomingTraceContext,
+}
+
+/// `server.address` and `server.port` from the `Host` header (or the URI's authority).
+fn server_address<B>(req: &Request<B>) -> Option<(String, Option<u16>)> {
+    let authority = match req.uri().authority() {
+        Some(a) => a.clone(),
+        None => req
+            .headers()
+            .get(http::header::HOST)?
+            .to_str()
+            .ok()?
+            .parse::<http::uri::Authority>()
+            .ok()?,
+    };
+    let host = authority.host();
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    Some((truncated(host).to_owned(), authority.port_u16()))
+}
+
+/// The semantic-convention attributes known when the request arrives.
+pub(super) fn request_attributes<B>(req: &Request<B>, attributes: &mut Vec<KeyValue>) {
+    attributes.push(KeyValue::new(
+        "http.request.method",
+        method_attribute(req.method()),
+    ));
+    if let Some(route) = matched_route(req) {
+        attributes.push(KeyValue::new("http.route", route.to_owned()));
+    }
+    let scheme = if req.uri().scheme_str() == Some("https") {
+        "https"
+    } else {
+        "http"
+    };
+    attributes.push(KeyValue::new("url.scheme", scheme));
+    attributes.push(KeyValue::new(
+        "url.path",
+        truncated(req.uri().path()).to_owned(),
+    ));
+    attributes.push(KeyValue::new(
+        "network.protocol.version",
+        protocol_version(req.version()),
+    ));
+    if let Some(ua) = req
+        .headers()
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+    {
+        attributes.push(KeyValue::new(
+            "user_agent.original",
+            StringValue::from(truncated(ua).to_owned()),
+        ));
+    }
+    if let Some((host, port)) = server_address(req) {
+        attributes.push(KeyValue::new("server.address", host));
+        if let Some(port) = port {
+            attributes.push(KeyValue::new("server.port", i64::from(port)));
+        }
+    }
+    if let Some(peer) = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+    {
+        attributes.push(KeyValue::new("client.address", peer.0.ip().to_string()));
+        attributes.push(KeyValue::new("client.port", i64::from(peer.0.port())));
+    }
+}
+
+impl<S, N, Req, Res, C, ReqB, ResB> Service<Request<ReqB>> for HttpTrace<S, N, Req, Res, C>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    N: MakeSpanName<ReqB>,
+    Req: OnRequest<ReqB>,
+    Res: super::hooks::OnResponse<ResB>,
+    C: ClassifyResponse,
+{
+    type Response = Response<ResB>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, Res, C>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+        if crate::exclude::is_excluded(&req) {
+            return ResponseFuture::new(self.inner.call(req), tracing::Span::none(), None);
+        }
+        let name = self.make_span_name.span_name(&req);
+        // Only what log lines need (and the OTel name and kind) are tracing fields; the
+        // semantic-convention attributes go straight onto the OTel span builder.
+        let span = tracing::info_span!(
+            target: "otelbricks_http",
+            "HTTP request",
+            otel.name = &*name,
+            otel.kind = "server",
+            request_id = req.extensions().get::<RequestId>().map(RequestId::as_str),
+            user_id = req.extensions().get::<UserId>().map(UserId::as_str),
+        );
+        // The OTel span, started here: attributes then go onto it in one call, and the response
+        // is recorded through this context, without a tracing-opentelemetry lookup per attribute.
+        let mut otel_cx = None;
+        if !span.is_disabled() {
+            let extracted = opentelemetry::global::get_text_map_propagator(|p| {
+                p.extract(&HeaderExtractor(req.headers()))
+            });
+            let (parent, link) = resolve(self.incoming, extracted);
+            // A context without a valid remote span (absent or malformed) leaves the span a root.
+            let _ = span.set_parent(parent);
+            if let Some(link) = link {
+                span.add_link(link);
+            }
+            let mut attributes = Vec::with_capacity(12);
+            request_attributes(&req, &mut attributes);
+            self.on_request.on_request(&req, &mut attributes);
+            let cx = span.context();
+            cx.span().set_attributes(attributes);
+            otel_cx = Some(cx);
+        }
+        let state = State {
+            otel_cx,
+            on_response: self.on_response.clone(),
+            classify: self.classify.clone(),
+        };
+        // Not entered for `call`: services do their work when polled (tower's contract), and
+        // every poll runs inside the span.
+        ResponseFuture::new(self.inner.call(req), span, Some(state))
+    }
+}
