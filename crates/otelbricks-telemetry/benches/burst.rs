@@ -4,6 +4,8 @@
 //!
 //! `cargo bench -p otelbricks-telemetry --bench burst` (LINES=… THREADS=… to change the size).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::fs;
 use std::io::{BufRead as _, BufReader};
 use std::time::{Duration, Instant};

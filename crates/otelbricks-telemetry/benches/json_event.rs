@@ -3,6 +3,8 @@
 //! own JSON layer (and json-subscriber), side by side in one run. The writers are lossy here so the
 //! figure is the cost the calling thread pays (format + enqueue), not the disk's speed.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};

@@ -4,6 +4,8 @@
 //!
 //! `cargo run -p otelbricks-telemetry --example hello`, then `curl localhost:8080/hello/world`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::net::SocketAddr;
 
 use anyhow::Context as _;

@@ -33,9 +33,11 @@ mod admin;
 #[cfg(feature = "log-archival")]
 mod archival;
 mod config;
+mod console;
 mod export;
 mod files;
 pub mod json;
+mod layer;
 mod pipeline;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -51,6 +53,7 @@ use std::time::Duration;
 pub use archival::LogArchival;
 pub use config::{ConsoleFormat, OtlpProtocol, PropagatorKind, SamplerConfig, Signal};
 pub use files::log_file_path;
+pub use layer::TelemetryLayer;
 pub use pipeline::{HTTP_DURATION_BUCKETS, no_feedback_target};
 
 use config::{Defaults, EnvSource, Settings};
@@ -119,6 +122,8 @@ pub fn builder(service_name: &str) -> TelemetryBuilder {
         env: EnvSource::process(),
         histogram_buckets: Vec::new(),
         host_metrics: None,
+        extra_layers: Vec::new(),
+        otel_globals: true,
         #[cfg(feature = "log-archival")]
         archival: None,
     }
@@ -137,6 +142,8 @@ pub struct TelemetryBuilder {
     env: EnvSource,
     histogram_buckets: Vec<(String, Vec<f64>)>,
     host_metrics: Option<pipeline::HostStart>,
+    extra_layers: Vec<layer::ExtraLayer>,
+    otel_globals: bool,
     #[cfg(feature = "log-archival")]
     archival: Option<LogArchival>,
 }
@@ -343,19 +350,117 @@ impl TelemetryBuilder {
         Ok(())
     }
 
-    /// Builds every provider, sets the OTel globals (tracer and meter providers, propagator) and the
-    /// global `tracing` subscriber, and starts the admin listener.
-    pub fn install(self) -> Result<TelemetryGuard, TelemetryError> {
+    /// Adds a layer of the application's own to the subscriber [`install`](Self::install) sets (an
+    /// error reporter, `tokio-console`, another formatter with its own filter). Our level filter
+    /// does not apply to it. With [`build`](Self::build) the application composes its subscriber
+    /// itself and this is not needed.
+    pub fn with_layer(
+        mut self,
+        layer: impl tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync + 'static,
+    ) -> Self {
+        self.extra_layers.push(Box::new(layer));
+        self
+    }
+
+    /// Leaves the OpenTelemetry globals alone: neither [`install`](Self::install) nor
+    /// [`build`](Self::build) then sets the global tracer provider, meter provider or text-map
+    /// propagator. The providers are on the guard ([`TelemetryGuard::tracer_provider`],
+    /// [`TelemetryGuard::meter_provider`]); `opentelemetry::global::meter(...)` and the
+    /// HTTP layers' global propagator are then the application's to set. The SDK's own queue
+    /// metrics (`otel_sdk_processor_*`, spans and log records dropped by a full queue) register on
+    /// the global meter provider, so they are not reported unless the application sets it to
+    /// [`TelemetryGuard::meter_provider`] before calling `build`.
+    pub fn without_otel_globals(mut self) -> Self {
+        self.otel_globals = false;
+        self
+    }
+
+    /// Builds every provider, the admin listener, the log files and the console writer, and
+    /// returns the `tracing` side as one [`TelemetryLayer`] for the application's own subscriber,
+    /// with the guard that flushes and stops it all.
+    ///
+    /// ```no_run
+    /// use tracing_subscriber::prelude::*;
+    ///
+    /// let (telemetry, guard) = otelbricks_telemetry::builder("checkout").build()?;
+    /// tracing_subscriber::registry()
+    ///     .with(telemetry)
+    ///     .with(tracing_subscriber::fmt::layer().with_filter(tracing::level_filters::LevelFilter::WARN))
+    ///     .init();
+    /// # drop(guard);
+    /// # Ok::<(), otelbricks_telemetry::TelemetryError>(())
+    /// ```
+    ///
+    /// Globals: it sets the OpenTelemetry global tracer provider, meter provider and text-map
+    /// propagator (unless [`without_otel_globals`](Self::without_otel_globals)); it does **not**
+    /// set the global `tracing` subscriber, which is the application's to set. Nothing is
+    /// recorded until the layer is part of a subscriber. Warnings found while building (host
+    /// metrics that cannot start, an admin listener without a token) go to stderr, since no
+    /// subscriber exists yet.
+    pub fn build<S>(self) -> Result<(TelemetryLayer<S>, TelemetryGuard), TelemetryError>
+    where
+        S: tracing::Subscriber
+            + for<'a> tracing_subscriber::registry::LookupSpan<'a>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let (layers, guard, warnings) = self.build_parts()?;
+        for w in warnings {
+            eprintln!("telemetry: warning: {w}");
+        }
+        Ok((layers.into_layer(), guard))
+    }
+
+    fn build_parts(
+        mut self,
+    ) -> Result<(layer::Layers, TelemetryGuard, Vec<String>), TelemetryError> {
         let settings = Settings::resolve(&self.defaults, &self.env)?;
         #[cfg(feature = "log-archival")]
         let archival = LogArchival::resolve(self.archival.clone(), &self.env)?;
         #[cfg(not(feature = "log-archival"))]
         refuse_archival_without_feature(&self.env)?;
         #[allow(unused_mut)]
-        let mut guard = pipeline::install(&settings, &self.histogram_buckets, self.host_metrics)?;
+        let (layers, mut guard, warnings) = pipeline::build(
+            &settings,
+            &self.histogram_buckets,
+            self.host_metrics.take(),
+            self.otel_globals,
+        )?;
         #[cfg(feature = "log-archival")]
         if let (Some(policy), Some(dir)) = (archival, settings.log_dir.clone()) {
             guard.archiver = Some(archival::Archiver::start(dir, policy)?);
+        }
+        Ok((layers, guard, warnings))
+    }
+
+    /// Builds everything as [`build`](Self::build) does and sets the global `tracing` subscriber:
+    /// a registry with the [`TelemetryLayer`] and the layers given to
+    /// [`with_layer`](Self::with_layer). Also sets the OpenTelemetry globals (tracer and meter
+    /// providers, propagator) unless [`without_otel_globals`](Self::without_otel_globals).
+    pub fn install(mut self) -> Result<TelemetryGuard, TelemetryError> {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        use tracing_subscriber::util::SubscriberInitExt as _;
+        // Checked first: a second install must not replace the globals of the first.
+        if tracing::dispatcher::has_been_set() {
+            return Err(TelemetryError::SubscriberAlreadySet(
+                "install() was already called, or another subscriber was set".into(),
+            ));
+        }
+        let extra = std::mem::take(&mut self.extra_layers);
+        let (layers, guard, warnings) = self.build_parts()?;
+        // Chained, not a `Vec` of layers: a `Vec` does not pass the dispatcher on to its layers,
+        // and the JSON layer needs it to find the span ids.
+        let mut all: layer::ExtraLayer = Box::new(layers.into_layer());
+        for e in extra {
+            all = Box::new(tracing_subscriber::Layer::and_then(all, e));
+        }
+        tracing_subscriber::registry()
+            .with(all)
+            .try_init()
+            .map_err(|e| TelemetryError::SubscriberAlreadySet(e.to_string()))?;
+        for w in warnings {
+            tracing::warn!(target: "otelbricks_telemetry", "{w}");
         }
         Ok(guard)
     }
@@ -387,6 +492,8 @@ pub struct TelemetryGuard {
     inner: Option<pipeline::Running>,
     timeout: Duration,
     meter_provider: opentelemetry_sdk::metrics::SdkMeterProvider,
+    tracer_provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+    logger_provider: Option<opentelemetry_sdk::logs::SdkLoggerProvider>,
     admin_addr: Option<SocketAddr>,
     #[cfg(feature = "log-archival")]
     archiver: Option<archival::Archiver>,
@@ -407,9 +514,21 @@ impl TelemetryGuard {
         self.admin_addr
     }
 
-    /// The meter provider (also installed as the OTel global).
+    /// The meter provider (also the OTel global, unless
+    /// [`TelemetryBuilder::without_otel_globals`]).
     pub fn meter_provider(&self) -> &opentelemetry_sdk::metrics::SdkMeterProvider {
         &self.meter_provider
+    }
+
+    /// The tracer provider (also the OTel global, unless
+    /// [`TelemetryBuilder::without_otel_globals`]); `None` when `OTEL_SDK_DISABLED=true`.
+    pub fn tracer_provider(&self) -> Option<&opentelemetry_sdk::trace::SdkTracerProvider> {
+        self.tracer_provider.as_ref()
+    }
+
+    /// The logger provider behind the OTel log bridge; `None` when logs are not exported.
+    pub fn logger_provider(&self) -> Option<&opentelemetry_sdk::logs::SdkLoggerProvider> {
+        self.logger_provider.as_ref()
     }
 
     /// Flushes every signal and the log files, then shuts the providers down. Returns within the

@@ -7,7 +7,6 @@ use opentelemetry::KeyValue;
 use opentelemetry::global;
 use opentelemetry::metrics::{Meter, MeterProvider as _};
 use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
-use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::{
     BatchConfigBuilder as LogBatchConfigBuilder, BatchLogProcessor, SdkLoggerProvider,
@@ -19,17 +18,15 @@ use opentelemetry_sdk::propagation::BaggagePropagator;
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider,
 };
-use tracing::{Level, Metadata, Subscriber};
-use tracing_subscriber::layer::{Context, Filter, SubscriberExt as _};
-use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::util::SubscriberInitExt as _;
-use tracing_subscriber::{EnvFilter, Layer, Registry};
+use tracing::Level;
+use tracing_subscriber::EnvFilter;
 
 use crate::admin::{self, AdminServer};
 use crate::config::{ConsoleFormat, PropagatorKind, SamplerConfig, Settings, Signal};
 use crate::export::{self, ExportStats, Observed};
 use crate::files::{self, LogFile, Rotate};
 use crate::json::JsonLayer;
+use crate::layer::Layers;
 use crate::writer::{BatchWriter, BatchWriterGuard};
 use crate::{TelemetryError, TelemetryGuard};
 
@@ -93,28 +90,6 @@ pub(crate) fn env_filter(directives: &str) -> Result<EnvFilter, TelemetryError> 
             value: directives.into(),
             reason: e.to_string(),
         })
-}
-
-/// Drops the SDK's and the OTLP exporter's per-batch export-failure events (`*.ExportError`,
-/// `Export.Failed.*`): the exporters' own wrapper counts every failure and logs them at most once a
-/// minute per signal.
-pub(crate) struct QuietExportErrors;
-
-impl<S: Subscriber> Layer<S> for QuietExportErrors {
-    fn enabled(&self, metadata: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
-        let name = metadata.name();
-        !(metadata.target().starts_with("opentelemetry")
-            && (name.ends_with("ExportError") || name.starts_with("Export.Failed")))
-    }
-}
-
-/// Per-layer filter of the OTel log bridge.
-pub(crate) struct NoFeedback;
-
-impl<S> Filter<S> for NoFeedback {
-    fn enabled(&self, meta: &Metadata<'_>, _cx: &Context<'_, S>) -> bool {
-        no_feedback_target(meta.target())
-    }
 }
 
 pub(crate) fn resource(s: &Settings) -> Resource {
@@ -328,19 +303,15 @@ impl Running {
     }
 }
 
-/// Builds and installs everything; see [`crate::TelemetryBuilder::install`].
-pub(crate) fn install(
+/// Builds every provider and the layer stack, sets the OTel globals when `otel_globals`, and starts
+/// the background pieces; see [`crate::TelemetryBuilder::build`]. Sets no `tracing` subscriber.
+pub(crate) fn build(
     s: &Settings,
     buckets: &[(String, Vec<f64>)],
     host: Option<HostStart>,
-) -> Result<TelemetryGuard, TelemetryError> {
+    otel_globals: bool,
+) -> Result<(Layers, TelemetryGuard, Vec<String>), TelemetryError> {
     let filter = env_filter(&s.filter)?;
-    // Checked first: a second install must not replace the globals of the first.
-    if tracing::dispatcher::has_been_set() {
-        return Err(TelemetryError::SubscriberAlreadySet(
-            "install() was already called, or another subscriber was set".into(),
-        ));
-    }
     let runtime = BackgroundRuntime::start()?;
     let resource = resource(s);
 
@@ -391,9 +362,6 @@ pub(crate) fn install(
             .map_err(|e| TelemetryError::Prometheus(e.to_string()))?;
         mp_builder = mp_builder.with_reader(prom);
     }
-    // Self-metrics of the exporters need a meter before the exporters exist: they use the global
-    // meter, set below before any exporter is called.
-    let self_meter = || global::meter("telemetry");
     let mut metric_stats = None;
     if !s.sdk_disabled && s.metrics.enabled {
         let exporter = {
@@ -408,13 +376,14 @@ pub(crate) fn install(
         mp_builder = mp_builder.with_reader(reader);
     }
     let meter_provider = with_views(mp_builder, s.cardinality_limit, buckets).build();
-    if !s.sdk_disabled {
+    if !s.sdk_disabled && otel_globals {
         // Before the span and log processors are built: they register their own SDK metrics
         // (spans/logs dropped by a full queue) on the global meter provider.
         global::set_meter_provider(meter_provider.clone());
     }
+    let self_meter = meter_provider.meter("telemetry");
     if let Some(stats) = metric_stats {
-        let _ = stats.set(ExportStats::new(&self_meter(), Signal::Metrics, &s.metrics));
+        let _ = stats.set(ExportStats::new(&self_meter, Signal::Metrics, &s.metrics));
     }
 
     let mut tracer_provider = None;
@@ -428,7 +397,7 @@ pub(crate) fn install(
                 let _enter = runtime.handle.enter();
                 export::span_exporter(&s.traces)?
             };
-            let stats = ExportStats::new(&self_meter(), Signal::Traces, &s.traces);
+            let stats = ExportStats::new(&self_meter, Signal::Traces, &s.traces);
             let bsp = BatchSpanProcessor::builder(Observed::new(exporter, stats))
                 .with_batch_config(
                     BatchConfigBuilder::default()
@@ -441,8 +410,10 @@ pub(crate) fn install(
             tp = tp.with_span_processor(bsp);
         }
         let tp = tp.build();
-        global::set_tracer_provider(tp.clone());
-        global::set_text_map_propagator(propagator(&s.propagators));
+        if otel_globals {
+            global::set_tracer_provider(tp.clone());
+            global::set_text_map_propagator(propagator(&s.propagators));
+        }
         tracer_provider = Some(tp);
 
         if s.logs.enabled {
@@ -450,7 +421,7 @@ pub(crate) fn install(
                 let _enter = runtime.handle.enter();
                 export::log_exporter(&s.logs)?
             };
-            let stats = ExportStats::new(&self_meter(), Signal::Logs, &s.logs);
+            let stats = ExportStats::new(&self_meter, Signal::Logs, &s.logs);
             let blp = BatchLogProcessor::builder(Observed::new(exporter, stats))
                 .with_batch_config(
                     LogBatchConfigBuilder::default()
@@ -531,31 +502,20 @@ pub(crate) fn install(
         pretty_console: s.console == ConsoleFormat::Pretty,
         service_name: s.service_name.clone(),
     };
-    layers
-        .into_subscriber()
-        .try_init()
-        .map_err(|e| TelemetryError::SubscriberAlreadySet(e.to_string()))?;
 
+    let mut warnings = Vec::new();
     let host_metrics = match host {
         Some(start) if !s.sdk_disabled => match start(&meter_provider.meter("host-metrics")) {
             Ok(handle) => Some(handle),
             Err(e) => {
-                tracing::warn!(target: "telemetry", error = %e, "host metrics not started");
+                warnings.push(format!("host metrics not started: {e}"));
                 None
             }
         },
         _ => None,
     };
 
-    if s.traces.enabled && !s.sdk_disabled {
-        tracing::debug!(
-            target: "telemetry",
-            endpoint = %s.traces.endpoint,
-            "telemetry installed"
-        );
-    }
-
-    Ok(TelemetryGuard {
+    let guard = TelemetryGuard {
         inner: Some(Running {
             tracer_provider,
             logger_provider,
@@ -568,50 +528,13 @@ pub(crate) fn install(
         }),
         timeout: s.shutdown_timeout,
         meter_provider,
+        tracer_provider: layers.tracer_provider.clone(),
+        logger_provider: layers.logger_provider.clone(),
         admin_addr,
         #[cfg(feature = "log-archival")]
         archiver: None,
-    })
-}
-
-/// The layer stack, shared by [`install`] and the `testing` capture.
-pub(crate) struct Layers {
-    pub filter: EnvFilter,
-    pub tracer_provider: Option<SdkTracerProvider>,
-    pub logger_provider: Option<SdkLoggerProvider>,
-    pub json: JsonLayer,
-    pub pretty_console: bool,
-    pub service_name: String,
-}
-
-impl Layers {
-    pub(crate) fn into_subscriber(self) -> impl Subscriber + Send + Sync + for<'a> LookupSpan<'a> {
-        // Spans only: events reach OTel as log records (bridge below), not also as span events,
-        // which would store every log line twice and cost the app more per event.
-        let otel_traces = self.tracer_provider.map(|tp| {
-            tracing_opentelemetry::layer()
-                .with_tracer(tp.tracer(self.service_name.clone()))
-                .with_tracked_inactivity(false)
-                .with_threads(false)
-                .with_filter(tracing_subscriber::filter::filter_fn(|meta| meta.is_span()))
-        });
-        let otel_logs = self.logger_provider.map(|lp| {
-            opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(&lp)
-                .with_filter(NoFeedback)
-        });
-        let pretty = self.pretty_console.then(|| {
-            tracing_subscriber::fmt::layer()
-                .compact()
-                .with_writer(std::io::stdout)
-        });
-        Registry::default()
-            .with(self.filter)
-            .with(QuietExportErrors)
-            .with(otel_traces)
-            .with(self.json)
-            .with(pretty)
-            .with(otel_logs)
-    }
+    };
+    Ok((layers, guard, warnings))
 }
 
 /// A metric exporter whose [`ExportStats`] are set after the meter provider exists (the stats'

@@ -34,7 +34,8 @@ pub use opentelemetry_sdk::logs::in_memory_exporter::LogDataWithResource;
 
 use crate::config::{Defaults, EnvSource, PropagatorKind, Settings};
 use crate::json::{JsonLayer, LineSink};
-use crate::pipeline::{self, Layers};
+use crate::layer::Layers;
+use crate::pipeline;
 
 #[derive(Clone, Default)]
 struct Lines(Arc<Mutex<Vec<u8>>>);

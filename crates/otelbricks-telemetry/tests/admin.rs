@@ -1,6 +1,8 @@
 //! The admin listener serves /metrics (Prometheus text) behind its token, and the self-metrics
 //! count spans dropped by a full queue.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! A taken admin port is an error of `install`, before any global is set (its own process, so it
 //! is the first install).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 #[test]
 fn a_taken_admin_port_fails_install_before_any_global_is_set() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

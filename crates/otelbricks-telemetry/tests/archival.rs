@@ -1,5 +1,7 @@
 //! Log archival on a timer (feature `log-archival`): old compressed rotations move to `archive/`, expired
 //! archives are deleted, fresh files and the active log are left alone.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 #![cfg(feature = "log-archival")]
 
 use std::fs::File;

@@ -1,6 +1,8 @@
 //! The three signals and the JSON lines, captured in memory through the same layer stack as
 //! `install`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use opentelemetry::KeyValue;
 use opentelemetry::trace::TraceContextExt as _;
 use otelbricks_telemetry::testing::{Capture, PointValue};

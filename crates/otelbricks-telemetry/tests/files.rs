@@ -1,6 +1,8 @@
 //! Log files written by `install`: rotation by size with gzip, no line lost or split under
 //! concurrent writers; an unwritable directory is an error at init.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::collections::HashSet;
 use std::fs;
 use std::io::Read as _;

@@ -1,6 +1,8 @@
 //! The guard shuts down within its bound with no collector listening, also on a current_thread
 //! runtime (where a naive shutdown deadlocks).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::time::{Duration, Instant};
 
 use opentelemetry::metrics::MeterProvider as _;
