@@ -173,7 +173,7 @@ async fn shutdown_signal() {
 
 fn finish_telemetry(guard: otelbricks_telemetry::TelemetryGuard) {
     if let Err(e) = guard.shutdown() {
-        eprintln!("warning: telemetry shutdown: {e}");
+        eprintln!("telemetry: {e}");
     }
 }
 

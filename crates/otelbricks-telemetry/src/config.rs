@@ -146,6 +146,47 @@ pub(crate) struct BatchSettings {
     pub max_export_batch_size: usize,
 }
 
+/// Attribute limits (`OTEL_*_ATTRIBUTE_*_LIMIT`), so that no client can make one record, or one
+/// export, arbitrarily large.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limits {
+    /// Longest span attribute value, bytes (strings cut on a character boundary).
+    pub span_value_len: usize,
+    /// Most attributes per span.
+    pub span_count: u32,
+    /// Longest log-record attribute value or body, bytes; also bounds each value of a JSON line.
+    pub log_value_len: usize,
+    /// Most attributes per log record.
+    pub log_count: usize,
+}
+
+/// Default value-length limit of span and log-record attributes and JSON line values. The OTel
+/// default is "no limit"; 4 KiB keeps a batch of 512 records far below a collector's 4 MiB gRPC
+/// message limit while keeping stack traces and SQL statements readable.
+pub(crate) const DEFAULT_VALUE_LENGTH_LIMIT: usize = 4096;
+
+/// Default attribute-count limit (the OTel specification's).
+pub(crate) const DEFAULT_COUNT_LIMIT: usize = 128;
+
+fn parse_limits(env: &EnvSource) -> Result<Limits, TelemetryError> {
+    let get = |var: &str, default: usize| -> Result<usize, TelemetryError> {
+        env.get(var)
+            .map_or(Ok(default), |v| parse_positive(var, &v))
+    };
+    let value_len = get(
+        "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+        DEFAULT_VALUE_LENGTH_LIMIT,
+    )?;
+    let count = get("OTEL_ATTRIBUTE_COUNT_LIMIT", DEFAULT_COUNT_LIMIT)?;
+    let span_count = get("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", count)?;
+    Ok(Limits {
+        span_value_len: get("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", value_len)?,
+        span_count: u32::try_from(span_count).unwrap_or(u32::MAX),
+        log_value_len: get("OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT", value_len)?,
+        log_count: get("OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", count)?,
+    })
+}
+
 /// Context propagators, as `OTEL_PROPAGATORS` names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PropagatorKind {
@@ -246,6 +287,7 @@ pub(crate) struct Settings {
     pub blrp: BatchSettings,
     pub metric_export_interval: Duration,
     pub propagators: Vec<PropagatorKind>,
+    pub limits: Limits,
 }
 
 fn parse_bool(var: &str, v: &str) -> Result<bool, TelemetryError> {
@@ -311,7 +353,7 @@ fn parse_bytes(var: &str, v: &str) -> Result<u64, TelemetryError> {
 
 /// Percent-decodes `%XX` sequences (W3C baggage octets), as the spec asks for OTEL_RESOURCE_ATTRIBUTES
 /// and OTEL_EXPORTER_OTLP_HEADERS.
-fn percent_decode(var: &str, whole: &str, s: &str) -> Result<String, TelemetryError> {
+fn percent_decode(s: &str) -> Result<String, &'static str> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -321,7 +363,7 @@ fn percent_decode(var: &str, whole: &str, s: &str) -> Result<String, TelemetryEr
                 .get(i + 1..i + 3)
                 .and_then(|h| std::str::from_utf8(h).ok())
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| invalid(var, whole, format!("bad percent-encoding in {s:?}")))?;
+                .ok_or("bad percent-encoding")?;
             out.push(hex);
             i += 3;
         } else {
@@ -329,36 +371,46 @@ fn percent_decode(var: &str, whole: &str, s: &str) -> Result<String, TelemetryEr
             i += 1;
         }
     }
-    String::from_utf8(out).map_err(|_| invalid(var, whole, "percent-decoded value is not UTF-8"))
+    String::from_utf8(out).map_err(|_| "percent-decoded text is not UTF-8")
 }
 
-/// `key1=value1,key2=value2` (W3C baggage-like list), percent-decoded.
+/// Whether a list's values may appear in error messages: header values carry credentials.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Values {
+    Shown,
+    Secret,
+}
+
+/// `key1=value1,key2=value2` (W3C baggage-like list), percent-decoded. With [`Values::Secret`]
+/// an error names the variable and the key, never a value nor the variable's text.
 pub(crate) fn parse_key_values(
     var: &str,
     v: &str,
+    values: Values,
 ) -> Result<Vec<(String, String)>, TelemetryError> {
+    let err = |reason: String| match values {
+        Values::Shown => invalid(var, v, reason),
+        Values::Secret => invalid(var, "<not shown: header values are secret>", reason),
+    };
     let mut out = Vec::new();
-    for member in v.split(',') {
+    for (n, member) in v.split(',').enumerate() {
         let member = member.trim();
         if member.is_empty() {
             continue;
         }
         let Some((k, val)) = member.split_once('=') else {
-            return Err(invalid(
-                var,
-                v,
-                format!("member {member:?} is not key=value"),
-            ));
+            return Err(err(match values {
+                Values::Shown => format!("member {member:?} is not key=value"),
+                Values::Secret => format!("member {} is not key=value", n + 1),
+            }));
         };
-        let k = percent_decode(var, v, k.trim())?;
+        let k = percent_decode(k.trim()).map_err(|e| err(format!("{e} in a key")))?;
         if k.is_empty() {
-            return Err(invalid(
-                var,
-                v,
-                format!("member {member:?} has an empty key"),
-            ));
+            return Err(err(format!("member {} has an empty key", n + 1)));
         }
-        out.push((k, percent_decode(var, v, val.trim())?));
+        let val =
+            percent_decode(val.trim()).map_err(|e| err(format!("{e} in the value of {k:?}")))?;
+        out.push((k, val));
     }
     Ok(out)
 }
@@ -493,10 +545,14 @@ fn parse_otlp(
 
     let mut headers = BTreeMap::new();
     if let Some(v) = env.get("OTEL_EXPORTER_OTLP_HEADERS") {
-        headers.extend(parse_key_values("OTEL_EXPORTER_OTLP_HEADERS", &v)?);
+        headers.extend(parse_key_values(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            &v,
+            Values::Secret,
+        )?);
     }
     if let Some(v) = env.get(&per("HEADERS")) {
-        headers.extend(parse_key_values(&per("HEADERS"), &v)?);
+        headers.extend(parse_key_values(&per("HEADERS"), &v, Values::Secret)?);
     }
 
     let timeout = match env.get(&per("TIMEOUT")) {
@@ -565,7 +621,7 @@ impl Settings {
         let mut resource_attributes = defaults.extra_resource.clone();
         let mut service_name = defaults.service_name.clone();
         if let Some(v) = env.get("OTEL_RESOURCE_ATTRIBUTES") {
-            for (k, val) in parse_key_values("OTEL_RESOURCE_ATTRIBUTES", &v)? {
+            for (k, val) in parse_key_values("OTEL_RESOURCE_ATTRIBUTES", &v, Values::Shown)? {
                 if k == "service.name" {
                     service_name = val;
                 } else {
@@ -719,6 +775,7 @@ impl Settings {
             blrp,
             metric_export_interval,
             propagators: parse_propagators(env)?,
+            limits: parse_limits(env)?,
         })
     }
 }
@@ -762,8 +819,6 @@ mod tests {
             ("OTEL_METRIC_EXPORT_INTERVAL", "0"),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon"),
             ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "http/json"),
-            ("OTEL_EXPORTER_OTLP_HEADERS", "novalue"),
-            ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "k=%zz"),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s"),
             ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
             ("OTEL_BSP_SCHEDULE_DELAY", "soon"),
@@ -790,6 +845,68 @@ mod tests {
                 ("OTEL_TRACES_SAMPLER_ARG", "1.5"),
             ],
             "OTEL_TRACES_SAMPLER_ARG",
+        );
+    }
+
+    #[test]
+    fn invalid_headers_name_the_variable_and_the_header_never_a_value() {
+        for (var, value, names) in [
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "authorization=Bearer s3cret,x-api-key",
+                "member 2",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "Authorization Bearer s3cret",
+                "member 1",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+                "x-api-key=s3cret%zz",
+                "\"x-api-key\"",
+            ),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "=s3cret", "empty key"),
+        ] {
+            let err = resolve(&[(var, value)]).expect_err("invalid");
+            let text = format!("{err} {err:?}");
+            assert!(text.contains(var), "{text}");
+            assert!(text.contains(names), "{text}");
+            assert!(!text.contains("s3cret"), "a header value leaked: {text}");
+        }
+    }
+
+    #[test]
+    fn attribute_limits_default_to_4_kib_values_and_128_attributes() {
+        let s = resolve(&[]).expect("valid");
+        assert_eq!(
+            s.limits,
+            Limits {
+                span_value_len: 4096,
+                span_count: 128,
+                log_value_len: 4096,
+                log_count: 128
+            }
+        );
+        let s = resolve(&[
+            ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "100"),
+            ("OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT", "50"),
+            ("OTEL_ATTRIBUTE_COUNT_LIMIT", "10"),
+            ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "20"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            s.limits,
+            Limits {
+                span_value_len: 100,
+                span_count: 20,
+                log_value_len: 50,
+                log_count: 10
+            }
+        );
+        assert_names(
+            &[("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "0")],
+            "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
         );
     }
 

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use opentelemetry::KeyValue;
@@ -22,10 +22,78 @@ use crate::config::{OtlpProtocol, OtlpSettings, Signal};
 /// How often a failing signal may log its failure.
 const LOG_EVERY: Duration = Duration::from_secs(60);
 
+/// Which collectors the exporters found unreachable, and whether shutdown has begun. During
+/// shutdown an export to a collector the last attempt could not reach is not tried again (the
+/// exporter would retry with backoff until its timeout): it is dropped at once and counted.
+#[derive(Debug, Default)]
+pub(crate) struct Reachability {
+    shutting_down: AtomicBool,
+    /// `scheme://host:port` of the collectors whose last export failed to connect.
+    unreachable: Mutex<Vec<String>>,
+}
+
+impl Reachability {
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    fn skip(&self, authority: &str) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+            && self
+                .unreachable
+                .lock()
+                .is_ok_and(|u| u.iter().any(|a| a == authority))
+    }
+
+    fn mark(&self, authority: &str, reachable: bool) {
+        let Ok(mut u) = self.unreachable.lock() else {
+            return;
+        };
+        let known = u.iter().position(|a| a == authority);
+        match (reachable, known) {
+            (true, Some(i)) => {
+                u.swap_remove(i);
+            }
+            (false, None) => u.push(authority.to_owned()),
+            _ => {}
+        }
+    }
+}
+
+/// What one signal's exporter did, for the shutdown report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Outcome {
+    pub signal: Signal,
+    /// The endpoint without credentials or query.
+    pub endpoint: String,
+    /// Spans or log records that entered the batch queue (0 for metrics).
+    pub accepted: u64,
+    /// Items the collector accepted.
+    pub delivered: u64,
+    /// Items of failed exports.
+    pub failed: u64,
+    /// Export calls that failed.
+    pub failed_exports: u64,
+    /// The last failure was a connection failure or a timeout.
+    pub unreachable: bool,
+    /// The last failure, credentials removed.
+    pub last_error: Option<String>,
+}
+
 /// Counts exports and rate-limits the failure log of one signal's exporter.
 pub(crate) struct ExportStats {
     signal: Signal,
+    /// The endpoint without credentials or query: the only form that is logged.
     endpoint: String,
+    /// `scheme://host:port`, the key of [`Reachability`].
+    authority: String,
+    reach: Arc<Reachability>,
+    /// Spans or log records that entered the batch queue (counted by the processor gates).
+    pub(crate) accepted: AtomicU64,
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    failed_exports: AtomicU64,
+    last_error: Mutex<Option<(bool, String)>>,
     component: KeyValue,
     /// `otel.sdk.exporter.{span,log}.exported`: items, with `error.type` when the export failed.
     items: Option<Counter<u64>>,
@@ -45,7 +113,12 @@ impl fmt::Debug for ExportStats {
 }
 
 impl ExportStats {
-    pub(crate) fn new(meter: &Meter, signal: Signal, settings: &OtlpSettings) -> Arc<Self> {
+    pub(crate) fn new(
+        meter: &Meter,
+        signal: Signal,
+        settings: &OtlpSettings,
+        reach: Arc<Reachability>,
+    ) -> Arc<Self> {
         let proto = match settings.protocol {
             OtlpProtocol::Grpc => "grpc",
             OtlpProtocol::HttpProtobuf => "http",
@@ -75,7 +148,14 @@ impl ExportStats {
         };
         Arc::new(ExportStats {
             signal,
-            endpoint: settings.endpoint.clone(),
+            endpoint: redact_url(&settings.endpoint),
+            authority: authority(&settings.endpoint),
+            reach,
+            accepted: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            failed_exports: AtomicU64::new(0),
+            last_error: Mutex::new(None),
             component: KeyValue::new(
                 "otel.component.type",
                 format!("otlp_{proto}_{kind}_exporter"),
@@ -91,16 +171,55 @@ impl ExportStats {
         })
     }
 
+    /// During shutdown, the result of not trying an export to a collector found unreachable.
+    pub(crate) fn skip(&self, n: usize) -> Option<OTelSdkResult> {
+        if !self.reach.skip(&self.authority) {
+            return None;
+        }
+        let r = Err(opentelemetry_sdk::error::OTelSdkError::InternalFailure(
+            "collector unreachable; not retried during shutdown".into(),
+        ));
+        self.record(n, &r);
+        Some(r)
+    }
+
+    /// What this exporter did so far.
+    pub(crate) fn outcome(&self) -> Outcome {
+        let last = self.last_error.lock().ok().and_then(|l| l.clone());
+        Outcome {
+            signal: self.signal,
+            endpoint: self.endpoint.clone(),
+            accepted: self.accepted.load(Ordering::Relaxed),
+            delivered: self.delivered.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            failed_exports: self.failed_exports.load(Ordering::Relaxed),
+            unreachable: last.as_ref().is_some_and(|(u, _)| *u),
+            last_error: last.map(|(_, e)| e),
+        }
+    }
+
     pub(crate) fn record(&self, n: usize, result: &OTelSdkResult) {
         let signal = KeyValue::new("signal", self.signal.as_str());
         match result {
             Ok(()) => {
+                self.delivered.fetch_add(n as u64, Ordering::Relaxed);
+                self.reach.mark(&self.authority, true);
                 if let Some(items) = &self.items {
                     items.add(n as u64, std::slice::from_ref(&self.component));
                 }
                 self.batches.add(1, &[signal]);
             }
             Err(err) => {
+                self.failed.fetch_add(n as u64, Ordering::Relaxed);
+                self.failed_exports.fetch_add(1, Ordering::Relaxed);
+                let unreachable = is_unreachable(err);
+                let text = redact_text(&err.to_string());
+                if !text.contains("not retried during shutdown")
+                    && let Ok(mut last) = self.last_error.lock()
+                {
+                    *last = Some((unreachable, text));
+                }
+                self.reach.mark(&self.authority, !unreachable);
                 let error_type = KeyValue::new("error.type", error_type(err));
                 if let Some(items) = &self.items {
                     items.add(n as u64, &[self.component.clone(), error_type.clone()]);
@@ -129,10 +248,78 @@ impl ExportStats {
             endpoint = %self.endpoint,
             items = n,
             failures_not_logged = suppressed,
-            error = %err,
+            error = %redact_text(&err.to_string()),
             "telemetry export failed; the batch is dropped and counted (logged at most once a minute per signal)"
         );
     }
+}
+
+/// A failure to connect (refused, no route, DNS) or a timeout: the collector is not there.
+fn is_unreachable(err: &opentelemetry_sdk::error::OTelSdkError) -> bool {
+    use opentelemetry_sdk::error::OTelSdkError;
+    match err {
+        OTelSdkError::Timeout(_) => true,
+        OTelSdkError::InternalFailure(msg) => {
+            let m = msg.to_ascii_lowercase();
+            [
+                "network error",
+                "connect",
+                "refused",
+                "unavailable",
+                "dns",
+                "timed out",
+                "unreachable",
+            ]
+            .iter()
+            .any(|needle| m.contains(needle))
+        }
+        OTelSdkError::AlreadyShutdown => false,
+    }
+}
+
+/// `scheme://host:port` of a URL, credentials removed.
+fn authority(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let host = rest[..end]
+        .rsplit_once('@')
+        .map_or(&rest[..end], |(_, h)| h);
+    format!("{scheme}://{host}")
+}
+
+/// `url` without user information (`user:password@`), query and fragment: the form that may be
+/// logged. `http://u:secret@collector:4318/v1/traces?token=x` becomes
+/// `http://collector:4318/v1/traces`.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.split(['?', '#']).next().unwrap_or_default().to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let host = rest[..end]
+        .rsplit_once('@')
+        .map_or(&rest[..end], |(_, h)| h);
+    let path = rest[end..].split(['?', '#']).next().unwrap_or_default();
+    format!("{scheme}://{host}{path}")
+}
+
+/// `text` with every URL in it redacted as [`redact_url`] does (error messages of HTTP clients
+/// quote the URL they failed on).
+pub(crate) fn redact_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let start = rest[..i]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+            .map_or(0, |j| j + 1);
+        out.push_str(&rest[..start]);
+        let end = rest[i..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ')' | '>' | ','))
+            .map_or(rest.len(), |j| i + j);
+        out.push_str(&redact_url(&rest[start..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn error_type(err: &opentelemetry_sdk::error::OTelSdkError) -> &'static str {
@@ -160,6 +347,9 @@ impl<E> Observed<E> {
 impl<E: SpanExporter> SpanExporter for Observed<E> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let n = batch.len();
+        if let Some(skipped) = self.stats.skip(n) {
+            return skipped;
+        }
         let r = self.inner.export(batch).await;
         self.stats.record(n, &r);
         r
@@ -178,6 +368,9 @@ impl<E: SpanExporter> SpanExporter for Observed<E> {
 impl<E: LogExporter> LogExporter for Observed<E> {
     async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
         let n = batch.iter().count();
+        if let Some(skipped) = self.stats.skip(n) {
+            return skipped;
+        }
         let r = self.inner.export(batch).await;
         self.stats.record(n, &r);
         r
@@ -201,6 +394,7 @@ fn metadata(
     s: &OtlpSettings,
     signal: Signal,
 ) -> Result<tonic::metadata::MetadataMap, TelemetryError> {
+    // Values are never quoted in errors: headers carry credentials.
     let mut map = tonic::metadata::MetadataMap::new();
     for (k, v) in &s.headers {
         let key = tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
@@ -281,4 +475,47 @@ pub(crate) fn metric_exporter(
             .build(),
     }
     .map_err(|e| build_err(signal, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_credentials_query_and_fragment() {
+        assert_eq!(
+            redact_url("http://user:s3cret@collector:4318/v1/traces?token=abc#f"),
+            "http://collector:4318/v1/traces"
+        );
+        assert_eq!(redact_url("http://[::1]:4317"), "http://[::1]:4317");
+        assert_eq!(
+            authority("https://u:p@c.example:443/x?y"),
+            "https://c.example:443"
+        );
+        let msg = "error sending request for url (http://user:s3cret@collector:4318/v1/logs?api_key=abc): \
+                   connection refused; retry https://x:y@other/z";
+        let red = redact_text(msg);
+        assert!(
+            !red.contains("s3cret") && !red.contains("abc") && !red.contains("x:y"),
+            "{red}"
+        );
+        assert!(red.contains("(http://collector:4318/v1/logs)"), "{red}");
+        assert!(red.contains("retry https://other/z"), "{red}");
+    }
+
+    #[test]
+    fn connection_failures_and_timeouts_count_as_unreachable() {
+        use opentelemetry_sdk::error::OTelSdkError;
+        let failure = |m: &str| OTelSdkError::InternalFailure(m.into());
+        assert!(is_unreachable(&failure(
+            "HTTP export failed: network error"
+        )));
+        assert!(is_unreachable(&failure(
+            "status: Unavailable, message: tcp connect error"
+        )));
+        assert!(is_unreachable(&OTelSdkError::Timeout(Duration::from_secs(
+            1
+        ))));
+        assert!(!is_unreachable(&failure("HTTP export failed: status 413")));
+    }
 }

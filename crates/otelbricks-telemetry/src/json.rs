@@ -73,6 +73,8 @@ struct Sink {
 /// ```
 pub struct JsonLayer {
     sinks: Vec<Sink>,
+    /// Longest value written, bytes (before escaping); longer ones are cut on a character boundary.
+    max_value_bytes: usize,
     /// The dispatcher this layer is part of, to ask the OpenTelemetry layer for span ids (inside a
     /// callback, `tracing`'s current dispatcher is the no-op one).
     dispatch: OnceLock<WeakDispatch>,
@@ -97,8 +99,18 @@ impl JsonLayer {
     pub fn new() -> Self {
         JsonLayer {
             sinks: Vec::new(),
+            max_value_bytes: crate::config::DEFAULT_VALUE_LENGTH_LIMIT,
             dispatch: OnceLock::new(),
         }
+    }
+
+    /// Longest value a line holds, in bytes before escaping (default 4096): the message, each
+    /// event field and each span field. Longer values are cut on a character boundary, so no
+    /// client-controlled value can make a line arbitrarily long. `install` sets it from
+    /// `OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT` (or `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`).
+    pub fn max_value_bytes(mut self, max: usize) -> Self {
+        self.max_value_bytes = max;
+        self
     }
 
     /// Adds a sink that receives events at `min_level` and more severe.
@@ -145,8 +157,11 @@ impl SpanFields {
     }
 }
 
-/// Collects a span's plain fields as `(name, json value)`.
-struct SpanVisitor<'a>(&'a mut Vec<(&'static str, String)>);
+/// Collects a span's plain fields as `(name, json value)`, values cut at `max` bytes.
+struct SpanVisitor<'a> {
+    fields: &'a mut Vec<(&'static str, String)>,
+    max: usize,
+}
 
 fn is_context_field(name: &str) -> bool {
     !name.contains('.') && !RESERVED.contains(&name) && name != "message"
@@ -160,10 +175,10 @@ impl SpanVisitor<'_> {
             return;
         }
         let value = value();
-        if let Some(slot) = self.0.iter_mut().find(|(k, _)| *k == name) {
+        if let Some(slot) = self.fields.iter_mut().find(|(k, _)| *k == name) {
             slot.1 = value;
         } else {
-            self.0.push((name, value));
+            self.fields.push((name, value));
         }
     }
 }
@@ -177,7 +192,10 @@ fn json_string(s: &str) -> String {
 
 impl Visit for SpanVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.put(field, || json_string(value));
+        let max = self.max;
+        self.put(field, || {
+            json_string(crate::processors::truncate_str(value, max))
+        });
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
         self.put(field, || itoa::Buffer::new().format(value).to_owned());
@@ -196,9 +214,10 @@ impl Visit for SpanVisitor<'_> {
         });
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let max = self.max;
         self.put(field, || {
             let mut out = Vec::new();
-            write_debug_str(&mut out, value);
+            write_debug_str(&mut out, value, max);
             String::from_utf8(out).unwrap_or_default()
         });
     }
@@ -231,7 +250,10 @@ where
             })
             .unwrap_or_else(|| EMPTY.with(Arc::clone));
         let mut own = Vec::new();
-        attrs.record(&mut SpanVisitor(&mut own));
+        attrs.record(&mut SpanVisitor {
+            fields: &mut own,
+            max: self.max_value_bytes,
+        });
         let mut fields = SpanFields {
             fragment: inherited.clone(),
             own,
@@ -249,7 +271,10 @@ where
         let mut ext = span.extensions_mut();
         if let Some(fields) = ext.get_mut::<SpanFields>() {
             let mut changed = Vec::new();
-            values.record(&mut SpanVisitor(&mut changed));
+            values.record(&mut SpanVisitor {
+                fields: &mut changed,
+                max: self.max_value_bytes,
+            });
             if changed.is_empty() {
                 return;
             }
@@ -295,7 +320,7 @@ where
 
         let write = |buf: &mut Vec<u8>| {
             buf.clear();
-            format_line(buf, event, level, span_part.as_ref());
+            format_line(buf, event, level, span_part.as_ref(), self.max_value_bytes);
             for sink in &self.sinks {
                 if level <= sink.min_level {
                     sink.out.write_line(buf);
@@ -368,6 +393,7 @@ fn format_line(
     event: &Event<'_>,
     level: Level,
     span: Option<&(Option<Arc<str>>, Arc<str>)>,
+    max: usize,
 ) {
     let meta = event.metadata();
     buf.extend_from_slice(b"{\"timestamp\":\"");
@@ -386,6 +412,7 @@ fn format_line(
         pass: Pass::Single,
         span,
         span_pending: false,
+        max,
     };
     event.record(&mut visitor);
     if visitor.pass == Pass::Single && visitor.message_written {
@@ -463,6 +490,8 @@ struct EventVisitor<'a, 's> {
     span: Option<&'s (Option<Arc<str>>, Arc<str>)>,
     /// The message was written in a single pass; the span part goes before the next field.
     span_pending: bool,
+    /// Longest value written, bytes.
+    max: usize,
 }
 
 impl EventVisitor<'_, '_> {
@@ -514,7 +543,7 @@ impl EventVisitor<'_, '_> {
 impl Visit for EventVisitor<'_, '_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if self.key(field) {
-            write_json_str(self.buf, value);
+            write_json_str(self.buf, crate::processors::truncate_str(value, self.max));
         }
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
@@ -554,12 +583,12 @@ impl Visit for EventVisitor<'_, '_> {
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         if self.key(field) {
-            write_display_str(self.buf, value);
+            write_display_str(self.buf, value, self.max);
         }
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if self.key(field) {
-            write_debug_str(self.buf, value);
+            write_debug_str(self.buf, value, self.max);
         }
     }
 }
@@ -649,25 +678,36 @@ fn clean_prefix(bytes: &[u8]) -> usize {
     n
 }
 
-/// A `fmt::Write` that escapes as it goes, so `Debug`/`Display` values need no temporary String.
-struct Escaper<'a>(&'a mut Vec<u8>);
+/// A `fmt::Write` that escapes as it goes, so `Debug`/`Display` values need no temporary String,
+/// and stops after `left` bytes (cut on a character boundary).
+struct Escaper<'a> {
+    buf: &'a mut Vec<u8>,
+    left: usize,
+}
 
 impl fmt::Write for Escaper<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        write_escaped_inner(self.0, s);
+        let part = crate::processors::truncate_str(s, self.left);
+        write_escaped_inner(self.buf, part);
+        self.left -= part.len();
+        if part.len() < s.len() {
+            // Stop formatting: the rest would be thrown away.
+            self.left = 0;
+            return Err(fmt::Error);
+        }
         Ok(())
     }
 }
 
-fn write_debug_str(buf: &mut Vec<u8>, value: &dyn fmt::Debug) {
+fn write_debug_str(buf: &mut Vec<u8>, value: &dyn fmt::Debug, max: usize) {
     buf.push(b'"');
-    let _ = write!(Escaper(buf), "{value:?}");
+    let _ = write!(Escaper { buf, left: max }, "{value:?}");
     buf.push(b'"');
 }
 
-fn write_display_str(buf: &mut Vec<u8>, value: &dyn fmt::Display) {
+fn write_display_str(buf: &mut Vec<u8>, value: &dyn fmt::Display, max: usize) {
     buf.push(b'"');
-    let _ = write!(Escaper(buf), "{value}");
+    let _ = write!(Escaper { buf, left: max }, "{value}");
     buf.push(b'"');
 }
 
@@ -796,6 +836,27 @@ mod tests {
             .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json")["message"].clone())
             .collect();
         assert_eq!(messages, ["macro order", "message last", ""]);
+    }
+
+    #[test]
+    fn long_values_are_cut_on_a_character_boundary() {
+        let lines = Lines::default();
+        let layer = JsonLayer::new()
+            .max_value_bytes(5)
+            .with_sink(Level::TRACE, lines.clone());
+        let long = "abcdé€xyz";
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            let span = tracing::info_span!("r", request_id = long);
+            let _e = span.enter();
+            tracing::info!(s = long, d = ?long, e = %long, "{long}");
+        });
+        let line = lines.0.lock().map(|l| l[0].clone()).unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(&line).expect("valid JSON");
+        assert_eq!(v["message"], "abcd", "{line}");
+        assert_eq!(v["s"], "abcd");
+        assert_eq!(v["e"], "abcd");
+        assert_eq!(v["d"], "\"abcd", "Debug output is cut too");
+        assert_eq!(v["request_id"], "abcd");
     }
 
     #[test]

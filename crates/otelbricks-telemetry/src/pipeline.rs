@@ -23,10 +23,11 @@ use tracing_subscriber::EnvFilter;
 
 use crate::admin::{self, AdminServer};
 use crate::config::{ConsoleFormat, PropagatorKind, SamplerConfig, Settings, Signal};
-use crate::export::{self, ExportStats, Observed};
+use crate::export::{self, ExportStats, Observed, Reachability};
 use crate::files::{self, LogFile, Rotate};
 use crate::json::JsonLayer;
 use crate::layer::Layers;
+use crate::processors::{LogGate, SpanGate};
 use crate::writer::{BatchWriter, BatchWriterGuard};
 use crate::{TelemetryError, TelemetryGuard};
 
@@ -257,8 +258,9 @@ pub(crate) struct Running {
 }
 
 impl Running {
-    /// Shuts down within `timeout`: traces, logs, metrics, then the files.
-    pub(crate) fn shutdown(mut self, timeout: Duration) -> Result<(), TelemetryError> {
+    /// Shuts down within `timeout`: traces, logs, metrics, then the files. Returns what failed,
+    /// with the signal it concerns.
+    pub(crate) fn shutdown(mut self, timeout: Duration) -> Vec<(Option<Signal>, String)> {
         let deadline = Instant::now() + timeout;
         let left = || {
             deadline
@@ -271,35 +273,31 @@ impl Running {
             .take()
             .map(|tp| tp.shutdown_with_timeout(left()))
         {
-            errors.push(format!("traces: {e}"));
+            errors.push((Some(Signal::Traces), format!("traces: {e}")));
         }
         if let Some(Err(e)) = self
             .logger_provider
             .take()
             .map(|lp| lp.shutdown_with_timeout(left()))
         {
-            errors.push(format!("logs: {e}"));
+            errors.push((Some(Signal::Logs), format!("logs: {e}")));
         }
         drop(self.host_metrics.take());
         if let Err(e) = self.meter_provider.shutdown_with_timeout(left()) {
-            errors.push(format!("metrics: {e}"));
+            errors.push((Some(Signal::Metrics), format!("metrics: {e}")));
         }
         drop(self.admin.take());
         self.runtime.stop();
         // Write out what the files and the console still buffer, within what is left of the bound.
         for f in self.files.drain(..) {
             if !f.guard.close(left()) {
-                errors.push(format!("log file {} not fully written", f.name));
+                errors.push((None, format!("log file {} not fully written", f.name)));
             }
         }
         if let Some(console) = self.console.take() {
             console.close(left());
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(TelemetryError::Shutdown(errors.join("; ")))
-        }
+        errors
     }
 }
 
@@ -362,6 +360,8 @@ pub(crate) fn build(
             .map_err(|e| TelemetryError::Prometheus(e.to_string()))?;
         mp_builder = mp_builder.with_reader(prom);
     }
+    let reach = Arc::new(Reachability::default());
+    let mut all_stats: Vec<Arc<ExportStats>> = Vec::new();
     let mut metric_stats = None;
     if !s.sdk_disabled && s.metrics.enabled {
         let exporter = {
@@ -382,8 +382,10 @@ pub(crate) fn build(
         global::set_meter_provider(meter_provider.clone());
     }
     let self_meter = meter_provider.meter("telemetry");
-    if let Some(stats) = metric_stats {
-        let _ = stats.set(ExportStats::new(&self_meter, Signal::Metrics, &s.metrics));
+    if let Some(late) = metric_stats {
+        let stats = ExportStats::new(&self_meter, Signal::Metrics, &s.metrics, reach.clone());
+        all_stats.push(stats.clone());
+        let _ = late.set(stats);
     }
 
     let mut tracer_provider = None;
@@ -391,14 +393,16 @@ pub(crate) fn build(
     if !s.sdk_disabled {
         let mut tp = SdkTracerProvider::builder()
             .with_resource(resource.clone())
-            .with_sampler(sampler(s.sampler));
+            .with_sampler(sampler(s.sampler))
+            .with_max_attributes_per_span(s.limits.span_count);
         if s.traces.enabled {
             let exporter = {
                 let _enter = runtime.handle.enter();
                 export::span_exporter(&s.traces)?
             };
-            let stats = ExportStats::new(&self_meter, Signal::Traces, &s.traces);
-            let bsp = BatchSpanProcessor::builder(Observed::new(exporter, stats))
+            let stats = ExportStats::new(&self_meter, Signal::Traces, &s.traces, reach.clone());
+            all_stats.push(stats.clone());
+            let bsp = BatchSpanProcessor::builder(Observed::new(exporter, stats.clone()))
                 .with_batch_config(
                     BatchConfigBuilder::default()
                         .with_max_queue_size(s.bsp.max_queue_size)
@@ -407,7 +411,7 @@ pub(crate) fn build(
                         .build(),
                 )
                 .build();
-            tp = tp.with_span_processor(bsp);
+            tp = tp.with_span_processor(SpanGate::new(bsp, stats, s.limits.span_value_len));
         }
         let tp = tp.build();
         if otel_globals {
@@ -421,8 +425,9 @@ pub(crate) fn build(
                 let _enter = runtime.handle.enter();
                 export::log_exporter(&s.logs)?
             };
-            let stats = ExportStats::new(&self_meter, Signal::Logs, &s.logs);
-            let blp = BatchLogProcessor::builder(Observed::new(exporter, stats))
+            let stats = ExportStats::new(&self_meter, Signal::Logs, &s.logs, reach.clone());
+            all_stats.push(stats.clone());
+            let blp = BatchLogProcessor::builder(Observed::new(exporter, stats.clone()))
                 .with_batch_config(
                     LogBatchConfigBuilder::default()
                         .with_max_queue_size(s.blrp.max_queue_size)
@@ -434,7 +439,12 @@ pub(crate) fn build(
             logger_provider = Some(
                 SdkLoggerProvider::builder()
                     .with_resource(resource.clone())
-                    .with_log_processor(blp)
+                    .with_log_processor(LogGate::new(
+                        blp,
+                        stats,
+                        s.limits.log_value_len,
+                        s.limits.log_count,
+                    ))
                     .build(),
             );
         }
@@ -484,7 +494,7 @@ pub(crate) fn build(
     }
 
     // The JSON sinks: console (unless readable text or off), all-levels file, errors file.
-    let mut json = JsonLayer::new();
+    let mut json = JsonLayer::new().max_value_bytes(s.limits.log_value_len);
     if let Some((w, _)) = &console {
         json = json.with_sink(Level::TRACE, w.clone());
     }
@@ -529,6 +539,8 @@ pub(crate) fn build(
         timeout: s.shutdown_timeout,
         meter_provider,
         tracer_provider: layers.tracer_provider.clone(),
+        stats: all_stats,
+        reach,
         logger_provider: layers.logger_provider.clone(),
         admin_addr,
         #[cfg(feature = "log-archival")]
@@ -557,6 +569,9 @@ impl<E: opentelemetry_sdk::metrics::exporter::PushMetricExporter>
         &self,
         metrics: &opentelemetry_sdk::metrics::data::ResourceMetrics,
     ) -> opentelemetry_sdk::error::OTelSdkResult {
+        if let Some(skipped) = self.stats.get().and_then(|s| s.skip(1)) {
+            return skipped;
+        }
         let result = self.inner.export(metrics).await;
         if let Some(stats) = self.stats.get() {
             stats.record(1, &result);

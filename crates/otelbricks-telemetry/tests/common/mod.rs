@@ -162,3 +162,17 @@ pub fn check(dir: &std::path::Path, service: &str, trace_id: TraceId, receiver: 
         "the log record reached OTLP with its trace id"
     );
 }
+
+/// Longest run of `byte` in any body sent to `path`.
+pub fn longest_run(receiver: &Receiver, path: &str, byte: u8) -> usize {
+    let requests = receiver.requests.lock().expect("lock");
+    let mut best = 0;
+    for (_, body) in requests.iter().filter(|(p, _)| p == path) {
+        let mut run = 0;
+        for &b in body {
+            run = if b == byte { run + 1 } else { 0 };
+            best = best.max(run);
+        }
+    }
+    best
+}
