@@ -34,11 +34,13 @@ RUN apt-get update \
     && chown image2model:image2model /data /var/log/image2model
 COPY --from=builder /out/image2model /usr/local/bin/image2model
 # Listen on every interface of the container (the binary's default is loopback only); the admin
-# /metrics listener likewise, for Prometheus. Data and log files under directories the user owns
-# (compose mounts named volumes there).
+# /metrics listener likewise, for Prometheus. Beyond loopback it needs TELEMETRY_ADMIN_TOKEN or the
+# explicit opt-in below: port 9464 is meant for the container network only, never published.
+# Data and log files under directories the user owns (compose mounts named volumes there).
 ENV IMAGE2MODEL_LISTEN=0.0.0.0:8080 \
     IMAGE2MODEL_DATA_DIR=/data \
     TELEMETRY_ADMIN_ADDR=0.0.0.0:9464 \
+    TELEMETRY_ADMIN_ALLOW_UNAUTHENTICATED=true \
     TELEMETRY_LOG_DIR=/var/log/image2model
 USER 10001:10001
 WORKDIR /data

@@ -118,6 +118,22 @@ pub(crate) struct OtlpSettings {
     pub endpoint: String,
     pub headers: BTreeMap<String, String>,
     pub timeout: Duration,
+    /// `OTEL_EXPORTER_OTLP_COMPRESSION`: `None` (the default) or gzip.
+    pub compression: Option<Compression>,
+}
+
+/// Compression of OTLP requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Compression {
+    Gzip,
+}
+
+fn parse_compression(var: &str, v: &str) -> Result<Option<Compression>, TelemetryError> {
+    match v {
+        "gzip" => Ok(Some(Compression::Gzip)),
+        "none" => Ok(None),
+        _ => Err(invalid(var, v, "expected gzip or none")),
+    }
 }
 
 /// Sampler choice, as `OTEL_TRACES_SAMPLER` names them.
@@ -253,7 +269,9 @@ impl Defaults {
             protocol: OtlpProtocol::HttpProtobuf,
             endpoint: None,
             sampler: SamplerConfig::ParentBasedAlwaysOn,
-            metric_export_interval: Duration::from_secs(60),
+            // One export per typical scrape interval: with the SDK's 60 s, Grafana's
+            // `$__rate_interval` windows see zero or one new sample and the graphs saw-tooth.
+            metric_export_interval: Duration::from_secs(15),
             extra_resource: Vec::new(),
         }
     }
@@ -277,6 +295,8 @@ pub(crate) struct Settings {
     pub log_file_lossy: bool,
     pub admin_addr: Option<SocketAddr>,
     pub admin_token: Option<String>,
+    /// `TELEMETRY_ADMIN_ALLOW_UNAUTHENTICATED`: a non-loopback listener without a token is allowed.
+    pub admin_unauthenticated: bool,
     pub shutdown_timeout: Duration,
     pub cardinality_limit: usize,
     pub traces: OtlpSettings,
@@ -563,7 +583,16 @@ fn parse_otlp(
         },
     };
 
+    let compression = match env.get(&per("COMPRESSION")) {
+        Some(v) => parse_compression(&per("COMPRESSION"), &v)?,
+        None => match env.get("OTEL_EXPORTER_OTLP_COMPRESSION") {
+            Some(v) => parse_compression("OTEL_EXPORTER_OTLP_COMPRESSION", &v)?,
+            None => None,
+        },
+    };
+
     Ok(OtlpSettings {
+        compression,
         enabled: parse_exporter_kind(env, signal)?,
         protocol,
         endpoint,
@@ -717,6 +746,27 @@ impl Settings {
         let admin_token = env
             .get("TELEMETRY_ADMIN_TOKEN")
             .or_else(|| defaults.admin_token.clone());
+        let admin_unauthenticated = match env.get("TELEMETRY_ADMIN_ALLOW_UNAUTHENTICATED") {
+            Some(v) => parse_bool("TELEMETRY_ADMIN_ALLOW_UNAUTHENTICATED", &v)?,
+            None => false,
+        };
+        // Loopback is the machine's own business; anything wider serves the service's metrics
+        // (routes, users' counts, host facts) to whoever can connect, so it needs a token or an
+        // explicit yes.
+        if let Some(addr) = admin_addr
+            && !addr.ip().is_loopback()
+            && admin_token.is_none()
+            && !admin_unauthenticated
+            && !sdk_disabled
+        {
+            return Err(invalid(
+                "TELEMETRY_ADMIN_ADDR",
+                &addr.to_string(),
+                "a non-loopback admin listener needs TELEMETRY_ADMIN_TOKEN (or \
+                 TELEMETRY_ADMIN_ALLOW_UNAUTHENTICATED=true to serve /metrics to anyone who can \
+                 connect)",
+            ));
+        }
 
         let shutdown_timeout = match env.get("TELEMETRY_SHUTDOWN_TIMEOUT") {
             Some(v) => parse_positive_millis("TELEMETRY_SHUTDOWN_TIMEOUT", &v)?,
@@ -765,6 +815,7 @@ impl Settings {
             log_file_lossy,
             admin_addr,
             admin_token,
+            admin_unauthenticated,
             shutdown_timeout,
             cardinality_limit,
             traces,
@@ -835,6 +886,8 @@ mod tests {
             ("TELEMETRY_CONSOLE", "fancy"),
             ("TELEMETRY_SHUTDOWN_TIMEOUT", "5s"),
             ("TELEMETRY_LOG_FILE_LOSSY", "sometimes"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "brotli"),
+            ("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "zstd"),
         ];
         for (var, value) in cases {
             assert_names(&[(var, value)], var);
@@ -874,6 +927,31 @@ mod tests {
             assert!(text.contains(names), "{text}");
             assert!(!text.contains("s3cret"), "a header value leaked: {text}");
         }
+    }
+
+    #[test]
+    fn a_non_loopback_admin_listener_needs_a_token_or_an_explicit_yes() {
+        let wide = ("TELEMETRY_ADMIN_ADDR", "0.0.0.0:9464");
+        match resolve(&[wide]) {
+            Err(e @ TelemetryError::InvalidConfig { .. }) => {
+                let text = e.to_string();
+                assert!(text.contains("TELEMETRY_ADMIN_ADDR"), "{text}");
+                assert!(text.contains("TELEMETRY_ADMIN_TOKEN"), "{text}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert!(resolve(&[wide, ("TELEMETRY_ADMIN_TOKEN", "t")]).is_ok());
+        let s =
+            resolve(&[wide, ("TELEMETRY_ADMIN_ALLOW_UNAUTHENTICATED", "true")]).expect("allowed");
+        assert!(s.admin_unauthenticated);
+        assert!(
+            resolve(&[("TELEMETRY_ADMIN_ADDR", "[::1]:9464")]).is_ok(),
+            "loopback needs nothing"
+        );
+        assert_names(
+            &[wide, ("TELEMETRY_ADMIN_ALLOW_UNAUTHENTICATED", "perhaps")],
+            "TELEMETRY_ADMIN_ALLOW_UNAUTHENTICATED",
+        );
     }
 
     #[test]
@@ -924,6 +1002,13 @@ mod tests {
         assert_eq!(s.admin_addr, Some(SocketAddr::from(([127, 0, 0, 1], 9464))));
         assert_eq!(s.console, ConsoleFormat::Json);
         assert!(!s.sdk_disabled);
+        assert_eq!(s.metric_export_interval, Duration::from_secs(15));
+        assert_eq!(
+            s.traces.compression, None,
+            "no compression unless asked for"
+        );
+        let s = resolve(&[("OTEL_METRIC_EXPORT_INTERVAL", "60000")]).expect("valid");
+        assert_eq!(s.metric_export_interval, Duration::from_secs(60));
     }
 
     #[test]
@@ -957,6 +1042,13 @@ mod tests {
         assert_eq!(s.metrics.timeout, Duration::from_millis(700));
         assert!(!s.metrics.enabled);
         assert!(s.traces.enabled);
+        let s = resolve(&[
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+            ("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "none"),
+        ])
+        .expect("valid");
+        assert_eq!(s.traces.compression, Some(Compression::Gzip));
+        assert_eq!(s.logs.compression, None);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use opentelemetry_sdk::metrics::Temporality;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 use crate::TelemetryError;
-use crate::config::{OtlpProtocol, OtlpSettings, Signal};
+use crate::config::{Compression, OtlpProtocol, OtlpSettings, Signal};
 
 /// How often a failing signal may log its failure.
 const LOG_EVERY: Duration = Duration::from_secs(60);
@@ -420,18 +420,26 @@ fn grpc<B: WithExportConfig + WithTonicConfig>(
     s: &OtlpSettings,
     signal: Signal,
 ) -> Result<B, TelemetryError> {
-    Ok(builder
+    let builder = builder
         .with_endpoint(&s.endpoint)
         .with_timeout(s.timeout)
-        .with_metadata(metadata(s, signal)?))
+        .with_metadata(metadata(s, signal)?);
+    Ok(match s.compression {
+        Some(Compression::Gzip) => builder.with_compression(opentelemetry_otlp::Compression::Gzip),
+        None => builder,
+    })
 }
 
 /// Endpoint, timeout and headers on any signal's HTTP exporter builder.
 fn http<B: WithExportConfig + WithHttpConfig>(builder: B, s: &OtlpSettings) -> B {
-    builder
+    let builder = builder
         .with_endpoint(&s.endpoint)
         .with_timeout(s.timeout)
-        .with_headers(headers(s))
+        .with_headers(headers(s));
+    match s.compression {
+        Some(Compression::Gzip) => builder.with_compression(opentelemetry_otlp::Compression::Gzip),
+        None => builder,
+    }
 }
 
 /// The OTLP span exporter for these settings. gRPC exporters must be built inside a Tokio runtime.

@@ -274,7 +274,9 @@ impl TelemetryBuilder {
         self
     }
 
-    /// Interval of the periodic OTLP metric export (default 60 s; `OTEL_METRIC_EXPORT_INTERVAL`).
+    /// Interval of the periodic OTLP metric export (default 15 s, one export per typical Prometheus
+    /// scrape interval, so `rate(...[$__rate_interval])` graphs are smooth; the SDK's 60 s makes
+    /// them saw-tooth; `OTEL_METRIC_EXPORT_INTERVAL`).
     pub fn metric_export_interval(mut self, interval: Duration) -> Self {
         self.defaults.metric_export_interval = interval;
         self

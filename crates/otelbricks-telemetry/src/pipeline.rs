@@ -514,6 +514,17 @@ pub(crate) fn build(
     };
 
     let mut warnings = Vec::new();
+    if let Some(addr) = admin_addr
+        && !addr.ip().is_loopback()
+        && s.admin_token.is_none()
+        && s.admin_unauthenticated
+    {
+        warnings.push(format!(
+            "the admin listener on {addr} serves /metrics WITHOUT AUTHENTICATION to anyone who \
+             can connect (TELEMETRY_ADMIN_ALLOW_UNAUTHENTICATED=true); set TELEMETRY_ADMIN_TOKEN \
+             unless only a trusted network reaches it"
+        ));
+    }
     let host_metrics = match host {
         Some(start) if !s.sdk_disabled => match start(&meter_provider.meter("host-metrics")) {
             Ok(handle) => Some(handle),

@@ -17,8 +17,8 @@ pub struct Receiver {
     pub requests: Arc<Mutex<Vec<Request>>>,
 }
 
-/// Path and body of one request.
-pub type Request = (String, Vec<u8>);
+/// Path, body and `Content-Encoding` of one request.
+pub type Request = (String, Vec<u8>, Option<String>);
 
 impl Receiver {
     pub fn start() -> (Self, SocketAddr) {
@@ -43,6 +43,7 @@ impl Receiver {
                             .unwrap_or_default()
                             .to_owned();
                         let mut len = 0usize;
+                        let mut encoding = None;
                         loop {
                             let mut h = String::new();
                             if reader.read_line(&mut h).unwrap_or(0) == 0 {
@@ -57,12 +58,20 @@ impl Receiver {
                             {
                                 len = v.trim().parse().unwrap_or(0);
                             }
+                            if let Some((k, v)) = h.split_once(':')
+                                && k.eq_ignore_ascii_case("content-encoding")
+                            {
+                                encoding = Some(v.trim().to_owned());
+                            }
                         }
                         let mut body = vec![0; len];
                         if reader.read_exact(&mut body).is_err() {
                             return;
                         }
-                        r.requests.lock().expect("lock").push((path, body));
+                        r.requests
+                            .lock()
+                            .expect("lock")
+                            .push((path, body, encoding));
                         let _ = writer.write_all(
                             b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n",
                         );
@@ -79,7 +88,7 @@ impl Receiver {
             .lock()
             .expect("lock")
             .iter()
-            .any(|(p, b)| p == path && b.windows(needle.len()).any(|w| w == needle))
+            .any(|(p, b, _)| p == path && b.windows(needle.len()).any(|w| w == needle))
     }
 }
 
@@ -167,7 +176,7 @@ pub fn check(dir: &std::path::Path, service: &str, trace_id: TraceId, receiver: 
 pub fn longest_run(receiver: &Receiver, path: &str, byte: u8) -> usize {
     let requests = receiver.requests.lock().expect("lock");
     let mut best = 0;
-    for (_, body) in requests.iter().filter(|(p, _)| p == path) {
+    for (_, body, _) in requests.iter().filter(|(p, _, _)| p == path) {
         let mut run = 0;
         for &b in body {
             run = if b == byte { run + 1 } else { 0 };
