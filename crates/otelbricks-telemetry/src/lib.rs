@@ -10,22 +10,48 @@
 //! } // the guard flushes and shuts everything down, bounded in time
 //! ```
 //!
-//! What [`TelemetryBuilder::install`] sets up:
+//! A service that owns its `tracing` subscriber takes the same pipeline as one layer,
+//! [`TelemetryLayer`], from [`TelemetryBuilder::build`], and composes it with its own layers:
+//!
+//! ```no_run
+//! use tracing_subscriber::prelude::*;
+//!
+//! let (telemetry, _guard) = otelbricks_telemetry::builder("checkout").build()?;
+//! tracing_subscriber::registry()
+//!     .with(telemetry)
+//!     .with(tracing_subscriber::fmt::layer().with_filter(tracing::level_filters::LevelFilter::WARN))
+//!     .init();
+//! # Ok::<(), otelbricks_telemetry::TelemetryError>(())
+//! ```
+//!
+//! Which globals each way sets:
+//!
+//! | | `tracing` subscriber | OTel tracer provider, meter provider, propagator |
+//! |---|---|---|
+//! | [`TelemetryBuilder::install`] | set | set |
+//! | [`TelemetryBuilder::build`] | **not set** (yours to set) | set |
+//! | either, with [`TelemetryBuilder::without_otel_globals`] | as above | not set |
+//!
+//! What the pipeline holds:
 //! - a tracer provider exporting OTLP (gRPC or HTTP/protobuf) with a parent-based sampler, the W3C
 //!   trace-context and baggage propagators, and the `tracing-opentelemetry` layer, so `tracing` spans
 //!   become OTel spans;
-//! - a meter provider with a periodic OTLP reader and a Prometheus pull reader served on an admin
-//!   listener (default `127.0.0.1:9464/metrics`), explicit second-based buckets for HTTP durations and
-//!   a cardinality limit per instrument;
+//! - a meter provider with a periodic OTLP reader (every 15 s) and a Prometheus pull reader served on
+//!   an admin listener (default `127.0.0.1:9464/metrics`; beyond loopback only with a token or an
+//!   explicit opt-in), explicit second-based buckets for HTTP durations and a cardinality limit per
+//!   instrument;
 //! - a logger provider exporting `tracing` events as OTLP log records with trace and span ids;
-//! - JSON log lines ([`json`]) on the console (readable text when `ENVIRONMENT=development`) and in
-//!   `<log dir>/<service>.json` and `<service>_errors.json`, rotated by size with gzip;
+//! - JSON log lines ([`json`]) on the console (readable text, control characters escaped, when
+//!   `ENVIRONMENT=development`) and in `<log dir>/<service>.json` and `<service>_errors.json`,
+//!   rotated by size with gzip;
+//! - limits: attribute values, log bodies and JSON line values cut at 4 KiB, 128 attributes per
+//!   span or log record (the `OTEL_*_ATTRIBUTE_*_LIMIT` variables change them);
 //! - self-metrics: spans and log records dropped by full queues, export outcomes, log lines dropped
-//!   by the file writer.
+//!   by the file writer; and at shutdown a [`ShutdownReport`] of what never reached the collector.
 //!
 //! Configuration: builder methods set defaults; the standard `OTEL_*` variables and our
 //! `TELEMETRY_*` variables override them (see the README's table). An invalid value is an error
-//! naming the variable and the value.
+//! naming the variable and the value (header values excepted: they are secrets).
 
 #![warn(missing_docs)]
 
