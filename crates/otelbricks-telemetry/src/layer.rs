@@ -1,9 +1,9 @@
 //! The `tracing` side of telemetry as one [`Layer`] the application composes into its own
 //! subscriber: [`TelemetryLayer`], from [`crate::TelemetryBuilder::build`].
 //!
-//! Inside it are four layers, each behind its own per-layer filter (the level filter of
-//! `RUST_LOG`/[`crate::TelemetryBuilder::filter`] and the exporter-feedback filters), so nothing
-//! here filters what the application's other layers see:
+//! Inside it are four layers behind one per-layer filter (the level filter of
+//! `RUST_LOG`/[`crate::TelemetryBuilder::filter`], evaluated once per event), some with a
+//! per-layer filter of their own; nothing here filters what the application's other layers see:
 //! - `tracing-opentelemetry` (spans only: events become log records, not span events);
 //! - the JSON line layer ([`crate::json::JsonLayer`]) writing the console and the log files;
 //! - the readable console (`TELEMETRY_CONSOLE=pretty`), control characters escaped;
@@ -11,7 +11,6 @@
 //!   targets (see [`crate::no_feedback_target`]).
 
 use std::any::TypeId;
-use std::sync::Arc;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
@@ -156,8 +155,6 @@ impl Layers {
     where
         S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
     {
-        type Shared<S> = Arc<dyn Filter<S> + Send + Sync>;
-        let ours: Shared<S> = Arc::new(FilterExt::<S>::and(self.filter, QuietExportErrors));
         // Spans only: events reach OTel as log records (bridge below), not also as span events,
         // which would store every log line twice and cost the app more per event.
         let otel_traces = self.tracer_provider.map(|tp| {
@@ -165,29 +162,27 @@ impl Layers {
                 .with_tracer(tp.tracer(self.service_name.clone()))
                 .with_tracked_inactivity(false)
                 .with_threads(false)
-                .with_filter(
-                    ours.clone()
-                        .and(tracing_subscriber::filter::filter_fn(|meta| meta.is_span())),
-                )
+                .with_filter(tracing_subscriber::filter::filter_fn(|meta| meta.is_span()))
         });
-        let json = self.json.with_filter(ours.clone());
         let pretty = self.pretty_console.then(|| {
             tracing_subscriber::fmt::layer()
                 .compact()
                 .fmt_fields(EscapedFields)
                 .with_writer(std::io::stdout)
-                .with_filter(ours.clone())
         });
         let otel_logs = self.logger_provider.map(|lp| {
             opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(&lp)
-                .with_filter(ours.clone().and(NoFeedback))
+                .with_filter(NoFeedback)
         });
+        // One level filter around the four, evaluated once per event and span (nested per-layer
+        // filters combine: an inner layer sees only what both its own and this filter enable).
+        let ours = FilterExt::<S>::and(self.filter, QuietExportErrors);
+        let stack = Layer::and_then(otel_traces, self.json)
+            .and_then(pretty)
+            .and_then(otel_logs)
+            .with_filter(ours);
         TelemetryLayer {
-            inner: Box::new(
-                Layer::and_then(otel_traces, json)
-                    .and_then(pretty)
-                    .and_then(otel_logs),
-            ),
+            inner: Box::new(stack),
         }
     }
 
