@@ -70,7 +70,7 @@ impl ShutdownReport {
                 }
                 Signal::Metrics => r.metric_exports_failed = o.failed_exports,
             }
-            if o.failed_exports == 0 {
+            if o.failed_exports == 0 && (timed_out.is_none() || unsent == 0) {
                 continue;
             }
             let base = base_url(&o.endpoint, o.signal);
@@ -116,6 +116,9 @@ impl fmt::Display for ShutdownReport {
             parts.push(match (&self.last_error, self.unreachable) {
                 (_, true) => format!("collector unreachable at {at}"),
                 (Some(e), false) => format!("exports to {at} failed ({e})"),
+                (None, false) if self.timed_out.is_some() => {
+                    format!("collector at {at} did not answer in time")
+                }
                 (None, false) => format!("exports to {at} failed"),
             });
         }
