@@ -50,7 +50,9 @@ const FEEDBACK_TARGETS: &[&str] = &[
     "otelbricks_telemetry::export",
 ];
 
-/// True when events of `target` may be exported as OTel log records (see [`FEEDBACK_TARGETS`]).
+/// True when events of `target` may be exported as OTel log records: false for the HTTP/gRPC
+/// stack the exporters use (`hyper`, `h2`, `tonic`, `tower`, `reqwest`), the OTel SDK and our
+/// exporter wrapper, so an export error cannot produce a record that is exported again.
 pub fn no_feedback_target(target: &str) -> bool {
     !FEEDBACK_TARGETS.iter().any(|t| {
         target.strip_prefix(t).is_some_and(|rest| {
