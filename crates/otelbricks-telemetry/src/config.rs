@@ -435,12 +435,15 @@ pub(crate) fn parse_key_values(
     Ok(out)
 }
 
+/// An OTLP endpoint URL. Errors show it without user information and query, which may hold
+/// credentials.
 fn parse_endpoint(var: &str, v: &str) -> Result<String, TelemetryError> {
+    let shown = crate::export::redact_url(v);
     let Some((scheme, rest)) = v.split_once("://") else {
-        return Err(invalid(var, v, "expected an http:// or https:// URL"));
+        return Err(invalid(var, &shown, "expected an http:// or https:// URL"));
     };
     if scheme != "http" && scheme != "https" {
-        return Err(invalid(var, v, "expected an http:// or https:// URL"));
+        return Err(invalid(var, &shown, "expected an http:// or https:// URL"));
     }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let host = authority
@@ -453,7 +456,7 @@ fn parse_endpoint(var: &str, v: &str) -> Result<String, TelemetryError> {
             },
         );
     if host.is_empty() || authority.contains(char::is_whitespace) {
-        return Err(invalid(var, v, "the URL has no valid host[:port]"));
+        return Err(invalid(var, &shown, "the URL has no valid host[:port]"));
     }
     Ok(v.to_owned())
 }
@@ -899,6 +902,18 @@ mod tests {
             ],
             "OTEL_TRACES_SAMPLER_ARG",
         );
+    }
+
+    #[test]
+    fn an_invalid_endpoint_is_shown_without_its_credentials() {
+        let err = resolve(&[(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "http://user:s3cret@collector:99999/?token=k3y",
+        )])
+        .expect_err("invalid port");
+        let text = format!("{err} {err:?}");
+        assert!(text.contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{text}");
+        assert!(!text.contains("s3cret") && !text.contains("k3y"), "{text}");
     }
 
     #[test]

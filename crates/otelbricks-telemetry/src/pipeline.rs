@@ -304,7 +304,8 @@ impl Running {
 }
 
 /// Builds every provider and the layer stack, sets the OTel globals when `otel_globals`, and starts
-/// the background pieces; see [`crate::TelemetryBuilder::build`]. Sets no `tracing` subscriber.
+/// the background pieces; see [`crate::TelemetryBuilder::build`]. Sets no `tracing` subscriber, so
+/// the warnings found on the way are returned for the caller to show once one exists.
 pub(crate) fn build(
     s: &Settings,
     buckets: &[(String, Vec<f64>)],
