@@ -243,6 +243,7 @@ pub(crate) struct Defaults {
     pub console: Option<ConsoleFormat>,
     pub admin_addr: Option<SocketAddr>,
     pub admin_token: Option<String>,
+    pub admin_unauthenticated: bool,
     pub shutdown_timeout: Duration,
     pub cardinality_limit: usize,
     pub protocol: OtlpProtocol,
@@ -268,6 +269,7 @@ impl Defaults {
             console: None,
             admin_addr: Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
             admin_token: None,
+            admin_unauthenticated: false,
             shutdown_timeout: Duration::from_secs(5),
             cardinality_limit: 2000,
             protocol: OtlpProtocol::HttpProtobuf,
@@ -604,7 +606,7 @@ impl Settings {
             .or_else(|| defaults.admin_token.clone());
         let admin_unauthenticated = match env.get("TELEMETRY_ADMIN_ALLOW_UNAUTHENTICATED") {
             Some(v) => parse_bool("TELEMETRY_ADMIN_ALLOW_UNAUTHENTICATED", &v)?,
-            None => false,
+            None => defaults.admin_unauthenticated,
         };
         // Loopback is the machine's own business; anything wider serves the service's metrics
         // (routes, users' counts, host facts) to whoever can connect, so it needs a token or an

@@ -268,6 +268,15 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Serves `/metrics` on a non-loopback [`admin_addr`](Self::admin_addr) without a token
+    /// (`TELEMETRY_ADMIN_ALLOW_UNAUTHENTICATED`). Without a token or this, such an address makes
+    /// `install`/`build` fail; with it, a warning says so once. For networks only trusted peers
+    /// reach, such as a container network whose port is not published.
+    pub fn admin_allow_unauthenticated(mut self, allow: bool) -> Self {
+        self.defaults.admin_unauthenticated = allow;
+        self
+    }
+
     /// Upper bound of [`TelemetryGuard::shutdown`] (default 5 s; `TELEMETRY_SHUTDOWN_TIMEOUT` in ms).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.defaults.shutdown_timeout = timeout;

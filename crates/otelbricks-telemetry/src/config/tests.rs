@@ -125,6 +125,14 @@ fn a_non_loopback_admin_listener_needs_a_token_or_an_explicit_yes() {
         resolve(&[("TELEMETRY_ADMIN_ADDR", "[::1]:9464")]).is_ok(),
         "loopback needs nothing"
     );
+    let mut d = Defaults::new("svc");
+    d.admin_addr = Some(SocketAddr::from(([0, 0, 0, 0], 9464)));
+    assert!(Settings::resolve(&d, &EnvSource::from_fn(|_| None)).is_err());
+    d.admin_unauthenticated = true;
+    assert!(
+        Settings::resolve(&d, &EnvSource::from_fn(|_| None)).is_ok(),
+        "the builder's opt-in counts too"
+    );
     assert_names(
         &[wide, ("TELEMETRY_ADMIN_ALLOW_UNAUTHENTICATED", "perhaps")],
         "TELEMETRY_ADMIN_ALLOW_UNAUTHENTICATED",
