@@ -374,7 +374,7 @@ impl TelemetryBuilder {
     }
 
     /// Archives compressed log rotations and deletes old archives on a timer (feature
-    /// `log-archival`, done by `logkit`); see [`LogArchival`]. Also switched on by
+    /// `log-archival`, done by `otelbricks-logfiles`); see [`LogArchival`]. Also switched on by
     /// `TELEMETRY_LOG_ARCHIVE=true`. Needs log files (a log directory).
     #[cfg(feature = "log-archival")]
     pub fn log_archival(mut self, policy: LogArchival) -> Self {
