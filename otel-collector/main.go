@@ -15,7 +15,7 @@ import (
 )
 
 // version is the core collector release this distribution is built from; build.sh may override it.
-var version = "0.165.0"
+var version = "0.161.0"
 
 func main() {
 	info := component.BuildInfo{

@@ -17,6 +17,7 @@
 pub mod app;
 pub mod bins;
 pub mod error;
+pub mod gateway;
 pub mod grafana;
 pub mod paths;
 pub mod process;

@@ -309,7 +309,8 @@ fn placeholder() -> Process {
     Process::none("stopped")
 }
 
-fn spawn_jaeger(bins: &Binaries, dir: &Path, ports: &Ports) -> Result<Process, StackError> {
+/// Starts Jaeger with the repository's config on the `jaeger_*` ports of `ports`, logging to `dir/jaeger.log`.
+pub fn spawn_jaeger(bins: &Binaries, dir: &Path, ports: &Ports) -> Result<Process, StackError> {
     let mut cmd = Command::new(&bins.jaeger);
     cmd.arg("--config")
         .arg(repo_root().join("jaeger/config.yaml"))

@@ -1,6 +1,6 @@
 //! Static checks of the collector and Jaeger configs with the real binaries: `validate` with compose's
 //! defaults (no `OTELCOL_*` set, as under docker compose) and with the loopback stack's environment, and our
-//! distribution holds exactly the components config.yaml uses.
+//! distribution holds exactly the components its configs (config.yaml, agent.yaml, gateway.yaml) use.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -110,24 +110,40 @@ fn collector_config_validates_with_the_loopback_stack_environment() {
     );
 }
 
+/// The collector configs of the repository: the single collector and the agent/gateway tier.
+const CONFIGS: [&str; 3] = [
+    "otel-collector/config.yaml",
+    "otel-collector/agent.yaml",
+    "otel-collector/gateway.yaml",
+];
+
 #[test]
-fn collector_distribution_holds_exactly_the_components_the_config_uses() {
-    let text = std::fs::read_to_string(repo_root().join("otel-collector/config.yaml"))
-        .expect("config.yaml");
-    let config: serde_norway::Value = serde_norway::from_str(&text).expect("config.yaml is YAML");
+fn agent_and_gateway_configs_validate_with_compose_defaults() {
+    for config in &CONFIGS[1..] {
+        assert_validates(&bins().otelcol, config, "OTELCOL_", &[]);
+    }
+}
+
+#[test]
+fn collector_distribution_holds_exactly_the_components_the_configs_use() {
+    let mut used = BTreeSet::new();
+    for file in CONFIGS {
+        let text = std::fs::read_to_string(repo_root().join(file)).expect("collector config");
+        let config: serde_norway::Value = serde_norway::from_str(&text).expect("config is YAML");
+        used.extend(declared(&config));
+    }
     let (ok, listing) = run(Command::new(bins().otelcol).arg("components"));
     assert!(ok, "components failed:\n{listing}");
-    let used = declared(&config);
     let built = built_in(&listing);
     let unused: Vec<_> = built.difference(&used).collect();
     let missing: Vec<_> = used.difference(&built).collect();
     assert!(
         missing.is_empty(),
-        "config.yaml uses components the distribution lacks: {missing:?}"
+        "the configs use components the distribution lacks: {missing:?}"
     );
     assert!(
         unused.is_empty(),
-        "the distribution carries components config.yaml does not use: {unused:?}"
+        "the distribution carries components no config uses: {unused:?}"
     );
 }
 

@@ -289,6 +289,34 @@ fn effective_env(config: &str, svc_env: &BTreeMap<String, String>) -> BTreeMap<S
 // ---------------------------------------------------------------------------------------------------
 // What the services listen on and where they report readiness, derived from their configs.
 
+/// The agent/gateway tier of the `scale` profile: (service, the collector config it runs).
+const SCALE_TIER: [(&str, &str); 3] = [
+    ("otel-agent", "otel-collector/agent.yaml"),
+    ("otel-gateway-1", "otel-collector/gateway.yaml"),
+    ("otel-gateway-2", "otel-collector/gateway.yaml"),
+];
+
+/// Ports a collector listens on, from its effective `OTELCOL_*` environment: `*_ENDPOINT` addresses on all
+/// interfaces and `*_PORT` numbers. Outgoing endpoints (Loki, Jaeger, gateways) name other services.
+fn collector_listeners(env: &BTreeMap<String, String>) -> BTreeSet<u16> {
+    let mut ports = BTreeSet::new();
+    for (k, v) in env {
+        let port = if k.ends_with("_ENDPOINT") && !v.contains("://") {
+            port_of(v)
+        } else if k.ends_with("_PORT") {
+            v.parse().ok()
+        } else {
+            None
+        };
+        if let Some(p) = port
+            && (v.starts_with("0.0.0.0:") || k.ends_with("_PORT"))
+        {
+            ports.insert(p);
+        }
+    }
+    ports
+}
+
 struct Stack {
     doc: Value,
     collector_config: String,
@@ -316,6 +344,11 @@ impl Stack {
 
     fn collector_env(&self) -> BTreeMap<String, String> {
         effective_env(&self.collector_config, &self.env("otel-collector"))
+    }
+
+    /// The effective `OTELCOL_*` environment of a `scale` profile collector running `config`.
+    fn tier_env(&self, name: &str, config: &str) -> BTreeMap<String, String> {
+        effective_env(&read(config), &self.env(name))
     }
 
     fn jaeger_env(&self) -> BTreeMap<String, String> {
@@ -349,22 +382,9 @@ impl Stack {
     /// Ports each service listens on.
     fn listen_ports(&self) -> BTreeMap<&'static str, BTreeSet<u16>> {
         let mut m: BTreeMap<&'static str, BTreeSet<u16>> = BTreeMap::new();
-        let col = self.collector_env();
-        for (k, v) in &col {
-            let port = if k.ends_with("_ENDPOINT") && !v.contains("://") {
-                port_of(v)
-            } else if k.ends_with("_PORT") {
-                v.parse().ok()
-            } else {
-                None
-            };
-            // Outgoing endpoints (Loki, Jaeger) name other services; only listeners on all interfaces
-            // count.
-            if let Some(p) = port
-                && (v.starts_with("0.0.0.0:") || k.ends_with("_PORT"))
-            {
-                m.entry("otel-collector").or_default().insert(p);
-            }
+        m.insert("otel-collector", collector_listeners(&self.collector_env()));
+        for (name, config) in SCALE_TIER {
+            m.insert(name, collector_listeners(&self.tier_env(name, config)));
         }
         for (k, v) in self.jaeger_env() {
             if k.ends_with("_PORT")
@@ -413,6 +433,16 @@ impl Stack {
                 "/",
             ),
         );
+        for (name, config) in SCALE_TIER {
+            let env = self.tier_env(name, config);
+            m.insert(
+                name,
+                local(
+                    env.get("OTELCOL_HEALTH_ENDPOINT").and_then(|a| port_of(a)),
+                    "/",
+                ),
+            );
+        }
         let jg = self.jaeger_env();
         m.insert(
             "jaeger",
@@ -1359,6 +1389,72 @@ fn dockerignore_violations(text: &str) -> Vec<String> {
     .collect()
 }
 
+/// The `scale` profile: its collectors run the image of the single collector, only under that profile,
+/// and the agent's default gateway list names exactly the profile's gateways on their OTLP/gRPC port.
+fn scale_tier_violations(stack: &Stack, agent_config: &str) -> Vec<String> {
+    let doc = &stack.doc;
+    let image = |name: &str| {
+        service(doc, name)
+            .and_then(|s| s.get("image"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let mut v = Vec::new();
+    let want = image("otel-collector");
+    for (name, _) in SCALE_TIER {
+        let Some(svc) = service(doc, name) else {
+            v.push(format!("no service {name} (the scale profile)"));
+            continue;
+        };
+        if image(name) != want {
+            v.push(format!(
+                "{name}: image {:?}, but otel-collector runs {want:?}",
+                image(name)
+            ));
+        }
+        let profiles: Vec<String> = svc
+            .get("profiles")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(scalar)
+            .collect();
+        if profiles != ["scale"] {
+            v.push(format!("{name}: profiles {profiles:?}, want [\"scale\"]"));
+        }
+    }
+    let listed: BTreeSet<String> = interpolations(agent_config)
+        .into_iter()
+        .find(|i| i.name == "OTELCOL_GATEWAY_ENDPOINTS")
+        .and_then(|i| stack.env("otel-agent").get(&i.name).cloned().or(i.default))
+        .map(|list| {
+            list.trim_matches(|c| c == '[' || c == ']')
+                .split(',')
+                .map(|e| e.trim().to_string())
+                .filter(|e| !e.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let gateways: BTreeSet<String> = SCALE_TIER
+        .iter()
+        .filter(|(_, config)| config.ends_with("gateway.yaml"))
+        .map(|(name, config)| {
+            let grpc = stack
+                .tier_env(name, config)
+                .get("OTELCOL_OTLP_GRPC_ENDPOINT")
+                .and_then(|a| port_of(a))
+                .unwrap_or(0);
+            format!("{name}:{grpc}")
+        })
+        .collect();
+    if listed != gateways {
+        v.push(format!(
+            "the agent routes to {listed:?}, but the scale profile's gateways listen on {gateways:?}"
+        ));
+    }
+    v
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Tests on the real files
 
@@ -1455,6 +1551,46 @@ fn every_otelcol_and_jaeger_variable_has_a_default_or_is_set() {
         "JAEGER_",
     ));
     assert_clean("config variables", v);
+}
+
+#[test]
+fn scale_profile_runs_the_collector_image_and_the_agent_routes_to_its_gateways() {
+    assert_clean(
+        "scale profile",
+        scale_tier_violations(&Stack::real(), &read("otel-collector/agent.yaml")),
+    );
+}
+
+#[test]
+fn every_otelcol_variable_of_the_scale_profile_has_a_default_or_is_set() {
+    let doc = compose();
+    let mut v = Vec::new();
+    for (name, config) in SCALE_TIER {
+        v.extend(config_variable_violations(
+            &doc,
+            name,
+            &read(config),
+            "OTELCOL_",
+        ));
+    }
+    assert_clean("config variables", v);
+}
+
+#[test]
+fn scale_rule_rejects_another_image_a_missing_profile_and_a_gateway_the_agent_does_not_know() {
+    let doc = broken(|d| {
+        d["services"]["otel-gateway-1"]["image"] =
+            json!("otel/opentelemetry-collector-contrib:0.1.0");
+        d["services"]["otel-agent"]
+            .as_object_mut()
+            .map(|s| s.remove("profiles"));
+        d["services"]["otel-agent"]["environment"] =
+            json!({"OTELCOL_GATEWAY_ENDPOINTS": "[otel-gateway-1:4317]"});
+    });
+    let v = scale_tier_violations(&Stack::with(doc), &read("otel-collector/agent.yaml"));
+    assert_caught(&v, "otel-gateway-1: image");
+    assert_caught(&v, "otel-agent: profiles");
+    assert_caught(&v, "the agent routes to");
 }
 
 #[test]
@@ -1707,13 +1843,13 @@ fn env_example_rule_rejects_an_undocumented_variable_and_a_filled_in_secret() {
 #[test]
 fn collector_version_rule_rejects_an_image_behind_the_distribution() {
     let go_mod = read("otel-collector/go.mod");
-    let bumped = go_mod.replace(" v0.165.1", " v0.166.0");
-    assert_ne!(bumped, go_mod, "go.mod pins contrib v0.165.1");
+    let bumped = go_mod.replace(" v0.161.0", " v0.166.0");
+    assert_ne!(bumped, go_mod, "go.mod pins contrib v0.161.0");
     assert_caught(
         &collector_version_violations(&compose(), &bumped),
         "want otel/opentelemetry-collector-contrib:0.166.0",
     );
-    let mixed = go_mod.replacen(" v0.165.1", " v0.166.0", 1);
+    let mixed = go_mod.replacen(" v0.161.0", " v0.166.0", 1);
     assert_caught(&collector_version_violations(&compose(), &mixed), "mixes");
 }
 
