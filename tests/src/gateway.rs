@@ -424,6 +424,24 @@ pub struct TraceMix {
 /// Spans per trace built by [`TraceMix`].
 pub const SPANS_PER_TRACE: usize = 3;
 
+/// The traffic mix of the tests and the benchmark: one trace in eight has an error, one in eight is slow,
+/// the rest are ordinary.
+pub const MIX: [TraceKind; 8] = [
+    TraceKind::Error,
+    TraceKind::Normal,
+    TraceKind::Normal,
+    TraceKind::Slow,
+    TraceKind::Normal,
+    TraceKind::Normal,
+    TraceKind::Normal,
+    TraceKind::Normal,
+];
+
+/// The first `count` kinds of [`MIX`] repeated.
+pub fn mix_kinds(count: usize) -> Vec<TraceKind> {
+    MIX.iter().copied().cycle().take(count).collect()
+}
+
 impl TraceMix {
     /// A generator whose slow traces last `slow`, seeded from the clock and the process id.
     pub fn new(service: &str, slow: Duration) -> TraceMix {

@@ -15,7 +15,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use stack_tests::gateway::{
-    SPANS_PER_TRACE, SentTrace, Tier, TierOptions, TraceKind, TraceMix, log_tails, post_traces,
+    SPANS_PER_TRACE, SentTrace, Tier, TierOptions, TraceKind, TraceMix, log_tails, mix_kinds,
+    post_traces,
 };
 use stack_tests::{eventually, query};
 
@@ -24,18 +25,6 @@ const WAIT: Duration = Duration::from_secs(90);
 const POLL: Duration = Duration::from_millis(250);
 /// Traces per OTLP request.
 const BATCH: usize = 40;
-/// One in eight traces has an error, one in eight is slow, the rest are ordinary.
-const PATTERN: [TraceKind; 8] = [
-    TraceKind::Error,
-    TraceKind::Normal,
-    TraceKind::Normal,
-    TraceKind::Slow,
-    TraceKind::Normal,
-    TraceKind::Normal,
-    TraceKind::Normal,
-    TraceKind::Normal,
-];
-
 fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -43,9 +32,9 @@ fn client() -> reqwest::blocking::Client {
         .expect("http client")
 }
 
-/// Sends `count` traces of [`PATTERN`] to `url`, [`BATCH`] per request; every request must be accepted.
+/// Sends `count` traces of [`mix_kinds`] to `url`, [`BATCH`] per request; every request must be accepted.
 fn send(url: &str, mix: &mut TraceMix, count: usize) -> Vec<SentTrace> {
-    let kinds: Vec<TraceKind> = PATTERN.iter().copied().cycle().take(count).collect();
+    let kinds = mix_kinds(count);
     let client = client();
     let mut sent = Vec::with_capacity(count);
     for chunk in kinds.chunks(BATCH) {
