@@ -1,6 +1,7 @@
 // Command otelcol is a minimal OpenTelemetry Collector distribution holding exactly the components that
-// config.yaml uses. It has the shape the OpenTelemetry Collector Builder (ocb) generates, so it can be
-// replaced by an ocb build at any time. Build it with build.sh; compose uses the upstream contrib image.
+// config.yaml (the single collector), agent.yaml and gateway.yaml (the agent/gateway tier) use. It has the
+// shape the OpenTelemetry Collector Builder (ocb) generates, so it can be replaced by an ocb build at any time.
+// Build it with build.sh; compose uses the upstream contrib image of the same release.
 package main
 
 import (

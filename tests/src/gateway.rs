@@ -324,15 +324,13 @@ impl Drop for Tier {
         if let Some(mut a) = self.agent.take() {
             a.stop(grace);
         }
-        for g in self.gateways.iter_mut().filter_map(Option::take) {
-            let mut g = g;
+        for mut g in self.gateways.iter_mut().filter_map(Option::take) {
             g.stop(grace);
         }
-        for p in [self.prometheus.take(), self.jaeger.take()]
+        for mut p in [self.prometheus.take(), self.jaeger.take()]
             .into_iter()
             .flatten()
         {
-            let mut p = p;
             p.stop(grace);
         }
     }

@@ -71,6 +71,43 @@ fn in_jaeger(tier: &Tier, trace: &SentTrace) -> Option<bool> {
     Some(ids == want && got.len() == want.len())
 }
 
+/// What Jaeger holds of the traces sent.
+struct JaegerView {
+    /// Traces with every span in Jaeger.
+    kept: usize,
+    /// Of those, the ordinary ones.
+    normal_kept: usize,
+    /// Trace ids with some spans in Jaeger, not all.
+    incomplete: Vec<String>,
+    /// Error and slow trace ids Jaeger does not have.
+    missing: Vec<String>,
+}
+
+impl JaegerView {
+    fn of(tier: &Tier, sent: &[SentTrace]) -> JaegerView {
+        let mut v = JaegerView {
+            kept: 0,
+            normal_kept: 0,
+            incomplete: Vec::new(),
+            missing: Vec::new(),
+        };
+        for trace in sent {
+            match (in_jaeger(tier, trace), trace.kind) {
+                (Some(false), _) => v.incomplete.push(trace.trace_id.clone()),
+                (None, TraceKind::Error | TraceKind::Slow) => {
+                    v.missing.push(trace.trace_id.clone())
+                }
+                (None, TraceKind::Normal) => {}
+                (Some(true), kind) => {
+                    v.kept += 1;
+                    v.normal_kept += usize::from(kind == TraceKind::Normal);
+                }
+            }
+        }
+        v
+    }
+}
+
 fn fail(tier: &Tier, what: &str) -> ! {
     panic!("{what}\n{}", log_tails(&tier.logs(), 15))
 }
@@ -136,29 +173,27 @@ fn gateway_tier_keeps_whole_traces_every_error_and_slow_one_and_counts_what_a_de
             .then_some(())
     })
     .unwrap_or_else(|| fail(&tier, "Jaeger did not receive the kept traces"));
-    let mut kept_in_jaeger = 0usize;
-    let mut normal_kept = 0usize;
-    for trace in &first {
-        match (in_jaeger(&tier, trace), trace.kind) {
-            (Some(false), _) => fail(
-                &tier,
-                &format!("trace {} is incomplete in Jaeger", trace.trace_id),
+    // Jaeger writes what it accepted in batches: poll until its view settles on the kept traces.
+    let view = || JaegerView::of(&tier, &first);
+    let settled = eventually(WAIT, Duration::from_secs(1), || {
+        let v = view();
+        (v.kept == kept as usize && v.incomplete.is_empty() && v.missing.is_empty()).then_some(v)
+    });
+    let JaegerView {
+        kept: kept_in_jaeger,
+        normal_kept,
+        ..
+    } = settled.unwrap_or_else(|| {
+        let v = view();
+        fail(
+            &tier,
+            &format!(
+                "Jaeger holds {} traces, {kept} were kept; incomplete: {:?}; error or slow traces \
+                 missing: {:?}",
+                v.kept, v.incomplete, v.missing
             ),
-            (None, TraceKind::Error | TraceKind::Slow) => fail(
-                &tier,
-                &format!("{:?} trace {} was not kept", trace.kind, trace.trace_id),
-            ),
-            (None, TraceKind::Normal) => {}
-            (Some(true), kind) => {
-                kept_in_jaeger += 1;
-                normal_kept += usize::from(kind == TraceKind::Normal);
-            }
-        }
-    }
-    assert_eq!(
-        kept_in_jaeger as f64, kept,
-        "Jaeger holds exactly the kept traces"
-    );
+        )
+    });
     let normal = first.iter().filter(|t| t.kind == TraceKind::Normal).count();
     let expected = normal as f64 * share;
     let tolerance = binomial_tolerance(normal, share);
