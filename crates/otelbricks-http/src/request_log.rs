@@ -230,14 +230,17 @@ fn log_line<C: ClassifyResponse, L: LogLevel, B, E: Display>(
             let Some(level) = state.level.level(Some(status), failed) else {
                 return;
             };
+            // `message` is a `str` field, first (the order of the line): the JSON layer copies it
+            // and the OTel log bridge takes it as the body, where a trailing literal would be a
+            // `fmt::Arguments` both run through the formatter (~0.5k instructions a line).
             match outcome {
                 Outcome::Ok => at_level!(
                     level,
+                    message = "Request completed",
                     method,
                     path,
                     status_code,
                     duration,
-                    "Request completed"
                 ),
                 Outcome::Panic => {
                     let error = res
@@ -246,24 +249,24 @@ fn log_line<C: ClassifyResponse, L: LogLevel, B, E: Display>(
                         .map_or("panic", |p| p.message());
                     at_level!(
                         level,
+                        message = "Request failed",
                         method,
                         path,
                         status_code,
                         duration,
                         error,
                         error_type = "panic",
-                        "Request failed"
                     )
                 }
                 Outcome::FailedStatus => at_level!(
                     level,
+                    message = "Request failed",
                     method,
                     path,
                     status_code,
                     duration,
                     error = status.canonical_reason().unwrap_or("failed status"),
                     error_type = &*status_str(status),
-                    "Request failed"
                 ),
             }
         }
@@ -273,12 +276,12 @@ fn log_line<C: ClassifyResponse, L: LogLevel, B, E: Display>(
             };
             at_level!(
                 level,
+                message = "Request failed",
                 method,
                 path,
                 duration,
                 error = %e,
                 error_type = std::any::type_name::<E>(),
-                "Request failed"
             )
         }
     }
