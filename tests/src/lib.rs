@@ -14,6 +14,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod accounting;
 pub mod app;
 pub mod bins;
 pub mod error;
@@ -23,9 +24,11 @@ pub mod paths;
 pub mod process;
 pub mod query;
 pub mod render;
+pub mod signals;
 pub mod sink;
 pub mod smtp;
 pub mod stack;
+pub mod traffic;
 
 pub use app::{App, LoadSummary, Loadgen};
 pub use bins::Binaries;

@@ -2,6 +2,7 @@
 //! collector's `otlp_http/loki` exporter sends to it) and the Alertmanager webhook. It decodes what it gets, so
 //! tests check the content, not just that something arrived.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -35,6 +36,8 @@ pub struct ReceivedLog {
     pub span_id: String,
     /// Attribute keys of the record.
     pub attribute_keys: Vec<String>,
+    /// Attribute values of the record, as text (strings as they are, numbers and booleans formatted), by key.
+    pub attributes: BTreeMap<String, String>,
 }
 
 #[derive(Default)]
@@ -200,6 +203,13 @@ async fn logs(
                     trace_id: hex(&lr.trace_id),
                     span_id: hex(&lr.span_id),
                     attribute_keys: lr.attributes.iter().map(|kv| kv.key.clone()).collect(),
+                    attributes: lr
+                        .attributes
+                        .iter()
+                        .filter_map(|kv| {
+                            Some((kv.key.clone(), text_of(kv.value.as_ref()?.value.as_ref()?)?))
+                        })
+                        .collect(),
                 });
             }
         }
@@ -227,6 +237,17 @@ async fn alerts(State(state): Shared, body: Bytes) -> StatusCode {
             StatusCode::OK
         }
         Err(_) => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// A scalar attribute value as text; `None` for arrays, maps and bytes.
+fn text_of(value: &AnyValue) -> Option<String> {
+    match value {
+        AnyValue::StringValue(s) => Some(s.clone()),
+        AnyValue::IntValue(i) => Some(i.to_string()),
+        AnyValue::DoubleValue(d) => Some(d.to_string()),
+        AnyValue::BoolValue(b) => Some(b.to_string()),
+        _ => None,
     }
 }
 
