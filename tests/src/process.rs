@@ -150,6 +150,49 @@ pub fn free_port() -> Result<u16, StackError> {
         .map_err(StackError::io("reading a bound port"))
 }
 
+/// A free TCP port on 127.0.0.1 below the kernel's ephemeral range (`ip_local_port_range`), for a
+/// component that is stopped and started again on the same port (the collector in the fault tests).
+///
+/// A port from [`free_port`] is an ephemeral one: while its listener is down, any outgoing connection on the
+/// host (a load generator, an exporter retrying, another test) may get it as its local port and keep it, and
+/// the restarted component then fails with "address already in use". The kernel never picks a port below
+/// that range for an outgoing connection. Candidates are drawn at random from 20000 up to the range's start
+/// and checked by binding; when none is free, [`free_port`]'s answer is returned.
+pub fn restartable_port() -> Result<u16, StackError> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static DRAWS: AtomicU64 = AtomicU64::new(0);
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or(32768);
+    let low = 20000;
+    if ephemeral_start <= low + 100 {
+        return free_port();
+    }
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+        ^ (u64::from(std::process::id()) << 32);
+    for _ in 0..200 {
+        // splitmix64 of (seed, draw number): a different candidate each draw, in this process and across
+        // processes started at the same time.
+        let mut z = seed.wrapping_add(
+            DRAWS
+                .fetch_add(1, Ordering::Relaxed)
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let port = (low + z % (ephemeral_start - low)) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    free_port()
+}
+
 /// Resident set size of a process in bytes (from /proc), if it is running.
 pub fn rss_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -195,5 +238,22 @@ pub fn wait_ready(
             });
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restartable_port_is_free_and_below_the_ephemeral_range() {
+        let start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|t| t.split_whitespace().next()?.parse().ok())
+            .unwrap_or(32768);
+        let a = restartable_port().expect("a port");
+        let b = restartable_port().expect("another port");
+        assert!(a < start && b < start, "{a}, {b} not below {start}");
+        assert!(std::net::TcpListener::bind(("127.0.0.1", a)).is_ok());
     }
 }

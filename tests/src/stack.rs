@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::bins::Binaries;
 use crate::error::StackError;
 use crate::paths::repo_root;
-use crate::process::{Process, free_port, wait_ready};
+use crate::process::{Process, free_port, restartable_port, wait_ready};
 use crate::render;
 
 /// How to bring the stack up.
@@ -75,11 +75,12 @@ pub struct Ports {
 impl Ports {
     fn allocate() -> Result<Ports, StackError> {
         Ok(Ports {
-            otlp_grpc: free_port()?,
-            otlp_http: free_port()?,
-            collector_health: free_port()?,
-            collector_exporter: free_port()?,
-            collector_self: free_port()?,
+            // The collector's ports outlive it: `start_collector` binds them again after a kill.
+            otlp_grpc: restartable_port()?,
+            otlp_http: restartable_port()?,
+            collector_health: restartable_port()?,
+            collector_exporter: restartable_port()?,
+            collector_self: restartable_port()?,
             jaeger_otlp_grpc: free_port()?,
             jaeger_otlp_http: free_port()?,
             jaeger_query: free_port()?,

@@ -2,9 +2,9 @@
 //!
 //! `image2model loadgen` draws its mix at random and reports totals only; accounting tests need to know, for
 //! every request, its status and whether the server layer excludes its path. [`Traffic`] sends the calls of a
-//! fixed [`Call`] mix (each one answers one status by construction), each with its own `X-Request-ID`, over a
-//! fresh connection each time (so a server that stops accepting refuses a request instead of dropping it on a
-//! reused connection), and records every answer in a [`Tally`].
+//! fixed [`Call`] mix (each one answers one status by construction), each with its own `X-Request-ID`, and
+//! records every answer in a [`Tally`]. Connections are kept alive: a request that meets a server closing its
+//! connection is not answered and not served, so the tally stays exact across a graceful stop.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -224,7 +224,6 @@ impl Traffic {
     pub fn new(base_url: &str, prefix: &str) -> Result<Traffic, StackError> {
         let client = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(20))
-            .pool_max_idle_per_host(0)
             .build()
             .map_err(|e| StackError::Http {
                 url: base_url.to_string(),
