@@ -94,7 +94,13 @@ fn every_answered_request_is_counted_once_per_status_in_every_signal_and_exclude
     let sink = Sink::start().expect("sink starts");
     let stack = stack_with_sink(dir.path(), &sink);
     let app_dir = dir.path().join("app");
-    let app = App::start(&stack, &app_dir, &FAST_BATCHES).expect("image2model starts");
+    // The simulated provider never fails, so the one job the test needs succeeds.
+    let mut env = FAST_BATCHES.to_vec();
+    env.extend([
+        ("IMAGE2MODEL_SIM_FAILURE_RATE", "0"),
+        ("IMAGE2MODEL_SIM_ERROR_RATE", "0"),
+    ]);
+    let app = App::start(&stack, &app_dir, &env).expect("image2model starts");
     let log = app_dir.join("logs").join(format!("{SERVICE}.json"));
     let traffic = Traffic::new(app.base_url(), "conservation").expect("client");
 

@@ -33,13 +33,18 @@ fn stack_with_sink(dir: &Path, sink: &Sink) -> Stack {
     stack
 }
 
-/// Runs the single-span mix from 3 threads until `stop`, while `act` runs on this thread once `warmup`
-/// requests have been answered. Returns what `act` returned.
-fn under_load<T>(traffic: &Traffic, warmup: u64, act: impl FnOnce() -> T) -> T {
+/// Runs the single-span mix from `threads` threads at about `rps` requests a second until `act`, run on this
+/// thread once `warmup` requests have been answered, has returned. Returns what `act` returned.
+fn under_load<T>(
+    traffic: &Traffic,
+    (threads, rps): (usize, f64),
+    warmup: u64,
+    act: impl FnOnce() -> T,
+) -> T {
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let load = scope.spawn(|| {
-            traffic.run(&Call::single_span_mix(), 3, 40.0, || {
+            traffic.run(&Call::single_span_mix(), threads, rps, || {
                 stop.load(Ordering::Relaxed)
             })
         });
@@ -83,7 +88,7 @@ fn sigterm_under_load_delivers_every_answered_request_to_every_signal_within_the
     let traffic = Traffic::new(app.base_url(), "sigterm").expect("client");
 
     let pid = i32::try_from(app.pid()).expect("pid");
-    let (took, status) = under_load(&traffic, 60, || {
+    let (took, status) = under_load(&traffic, (3, 40.0), 60, || {
         let sent_at = Instant::now();
         // SAFETY: kill(2) on the pid of the child we started; no memory is passed.
         unsafe {
@@ -158,7 +163,7 @@ fn sigkill_under_load_loses_only_the_log_lines_of_the_writers_last_flush_window(
     let log = app_dir.join("logs").join(format!("{SERVICE}.json"));
     let traffic = Traffic::new(app.base_url(), "sigkill").expect("client");
 
-    let killed_at = under_load(&traffic, 150, || {
+    let killed_at = under_load(&traffic, (4, 150.0), 300, || {
         let at = Instant::now();
         app.process().kill();
         at
@@ -187,7 +192,7 @@ fn sigkill_under_load_loses_only_the_log_lines_of_the_writers_last_flush_window(
         in_file.len(),
         lost.len()
     );
-    assert!(answered.len() >= 150, "the load ran: {}", tally.summary());
+    assert!(answered.len() >= 300, "the load ran: {}", tally.summary());
     assert!(
         in_file.len() + in_window >= answered.len(),
         "lines in the file ({}) >= requests answered ({}) - those answered in the last {SIGKILL_LOSS_WINDOW:?} ({in_window})",
