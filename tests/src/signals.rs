@@ -155,6 +155,19 @@ pub fn file_requests(path: &Path) -> Result<Vec<RequestLine>, String> {
         .collect())
 }
 
+/// How many lines of a JSON log file satisfy `keep` (lines that do not parse are skipped).
+pub fn file_lines_where(
+    path: &Path,
+    keep: impl Fn(&serde_json::Value) -> bool,
+) -> Result<u64, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| keep(v))
+        .count() as u64)
+}
+
 /// Where the `logkit` binary is: next to the test binary's target directory (`target/<profile>/logkit`),
 /// built with the workspace (`cargo build -p otelbricks-logkit`, or any `cargo test` of that crate).
 pub fn logkit_bin() -> Result<PathBuf, StackError> {

@@ -229,16 +229,11 @@ fn conservation_ledger(
 
 /// Lines of the app's log file that the OTel log bridge also takes (not from the exporters' own stack).
 fn exportable_lines(log: &Path) -> Result<u64, String> {
-    let text = std::fs::read_to_string(log).map_err(|e| format!("{}: {e}", log.display()))?;
-    Ok(text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| {
-            v["logger"]
-                .as_str()
-                .is_some_and(otelbricks_telemetry::no_feedback_target)
-        })
-        .count() as u64)
+    signals::file_lines_where(log, |v| {
+        v["logger"]
+            .as_str()
+            .is_some_and(otelbricks_telemetry::no_feedback_target)
+    })
 }
 
 #[test]

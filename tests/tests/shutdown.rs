@@ -136,6 +136,22 @@ fn sigterm_under_load_delivers_every_answered_request_to_every_signal_within_the
             &sent,
             signals::prometheus_requests(&stack.prometheus_url(), SERVICE),
         );
+        // Every log record, not only request lines: the shutdown's own lines came last.
+        l.row(
+            "Loki pipeline, all records",
+            "log file lines",
+            signals::file_lines_where(&log, |v| {
+                v["logger"]
+                    .as_str()
+                    .is_some_and(otelbricks_telemetry::no_feedback_target)
+            })
+            .unwrap_or(0),
+            Ok(sink
+                .logs()
+                .iter()
+                .filter(|r| r.service_name == SERVICE)
+                .count() as u64),
+        );
         l.per_status(
             "log file request lines",
             &sent,
