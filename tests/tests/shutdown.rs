@@ -114,6 +114,17 @@ fn sigterm_under_load_delivers_every_answered_request_to_every_signal_within_the
         "SIGTERM to exit took {took:?}, over the bound of {bound:?} (grace + runtime wind-down + TELEMETRY_SHUTDOWN_TIMEOUT)"
     );
 
+    // The telemetry guard reports on stderr what its shutdown could not deliver; here, nothing.
+    let out = std::fs::read_to_string(app_dir.join("image2model.out")).unwrap_or_default();
+    let report: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("telemetry:"))
+        .collect();
+    assert!(
+        report.is_empty(),
+        "the shutdown reported losses: {report:?}"
+    );
+
     let sent = tally.by_status();
     let n = tally.requests();
     let window = started.elapsed() + Duration::from_secs(120);
