@@ -8,8 +8,8 @@ use crate::error::StackError;
 use crate::process::{Process, free_port, wait_ready};
 use crate::stack::Stack;
 
-/// Path of the `image2model` binary: next to the running test's target directory (`target/<profile>/`),
-/// built with `cargo build -p image2model` first when it is not there.
+/// Path of the `image2model` binary next to the running test's target directory (`target/<profile>/`).
+/// Nothing is built here: `scripts/test.sh` builds it (`cargo build -p image2model`) before the tests run.
 pub fn image2model_bin() -> Result<PathBuf, StackError> {
     let exe = std::env::current_exe().map_err(StackError::io("locating the test binary"))?;
     // target/<profile>/deps/<test> or target/<profile>/<bin>
@@ -19,25 +19,12 @@ pub fn image2model_bin() -> Result<PathBuf, StackError> {
     }
     let bin = dir.join("image2model");
     if bin.is_file() {
-        return Ok(bin);
+        Ok(bin)
+    } else {
+        Err(StackError::NotProvisioned {
+            reason: format!("{} is not built", bin.display()),
+        })
     }
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "-p", "image2model"])
-        .current_dir(crate::paths::repo_root());
-    if dir.file_name().is_some_and(|n| n == "release") {
-        cmd.arg("--release");
-    }
-    let status = cmd
-        .status()
-        .map_err(StackError::io("running cargo build -p image2model"))?;
-    if !status.success() || !bin.is_file() {
-        return Err(StackError::Script {
-            script: "cargo build -p image2model".into(),
-            status: status.to_string(),
-        });
-    }
-    Ok(bin)
 }
 
 /// A running image2model exporting over OTLP/gRPC to the stack's collector, with its admin listener on the

@@ -3,8 +3,18 @@
 use std::path::PathBuf;
 
 /// What can go wrong while building, starting or talking to the stack.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the `Display` text, so a test's `expect("...")` shows the readable one-line message.
+#[derive(thiserror::Error)]
 pub enum StackError {
+    /// The stack's binaries were not provisioned for this process.
+    #[error(
+        "stack binaries not provisioned ({reason}): run scripts/test.sh, which builds them and runs these tests"
+    )]
+    NotProvisioned {
+        /// Which variable is missing or wrong.
+        reason: String,
+    },
     /// A build or install script failed.
     #[error("{script} failed ({status}); its output is above")]
     Script {
@@ -13,8 +23,8 @@ pub enum StackError {
         /// Its exit status.
         status: String,
     },
-    /// A binary the stack needs is not installed.
-    #[error("{name} not found on PATH (stack/install-prometheus.sh installs it)")]
+    /// A binary name the stack does not build.
+    #[error("{name} is not one of the stack's binaries")]
     Missing {
         /// The binary's name.
         name: String,
@@ -62,5 +72,11 @@ impl StackError {
     pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StackError {
         let what = what.into();
         move |source| StackError::Io { what, source }
+    }
+}
+
+impl std::fmt::Debug for StackError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
     }
 }

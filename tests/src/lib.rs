@@ -24,11 +24,13 @@ pub mod paths;
 pub mod process;
 pub mod query;
 pub mod render;
+pub mod rules;
 pub mod signals;
 pub mod sink;
 pub mod smtp;
 pub mod stack;
 pub mod traffic;
+pub mod versions;
 
 pub use app::{App, LoadSummary, Loadgen};
 pub use bins::Binaries;

@@ -120,11 +120,15 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// Builds or installs the binaries if needed ([`Binaries::ensure`]), renders the configs into
-    /// `opts.dir`, starts Jaeger, the collector, Alertmanager and Prometheus on free loopback ports, and
-    /// waits until each is ready.
+    /// [`Stack::up_with`] the binaries `scripts/test.sh` provisioned ([`Binaries::provisioned`]): errs at
+    /// once, building nothing, when they are not there.
     pub fn up(opts: StackOptions) -> Result<Stack, StackError> {
-        let bins = Binaries::ensure()?;
+        Stack::up_with(Binaries::provisioned()?, opts)
+    }
+
+    /// Renders the configs into `opts.dir`, starts Jaeger, the collector, Alertmanager and Prometheus from
+    /// `bins` on free loopback ports, and waits until each is ready.
+    pub fn up_with(bins: Binaries, opts: StackOptions) -> Result<Stack, StackError> {
         std::fs::create_dir_all(&opts.dir)
             .map_err(StackError::io(format!("creating {}", opts.dir.display())))?;
         let ports = Ports::allocate()?;

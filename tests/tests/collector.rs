@@ -1,17 +1,18 @@
 //! Static checks of the collector and Jaeger configs with the real binaries: `validate` with compose's
 //! defaults (no `OTELCOL_*` set, as under docker compose) and with the loopback stack's environment, and our
-//! distribution holds exactly the components its configs (config.yaml, agent.yaml, gateway.yaml) use.
+//! distribution holds exactly the components its configs (config.yaml, agent.yaml, gateway.yaml) use. And
+//! every provisioned binary is the version `stack/versions.env` pins, the one docker-compose.yml runs.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
 use stack_tests::paths::repo_root;
+use stack_tests::versions::Versions;
 use stack_tests::{Binaries, Ports};
 
 fn bins() -> Binaries {
-    Binaries::ensure()
-        .expect("stack binaries are built (otel-collector/build.sh, stack/build-jaeger.sh)")
+    Binaries::provisioned().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn run(cmd: &mut Command) -> (bool, String) {
@@ -192,4 +193,60 @@ fn a_broken_collector_config_is_refused_by_validate() {
         !ok,
         "validate accepted a pipeline with an undefined exporter:\n{out}"
     );
+}
+
+/// The version a binary reports: the first number after `version ` or `"gitVersion":"` in its output.
+fn reported_version(output: &str) -> Option<String> {
+    ["version ", "\"gitVersion\":\""].iter().find_map(|marker| {
+        output.split(marker).skip(1).find_map(|rest| {
+            let word = rest.split([' ', '"', ',', '\n']).next()?;
+            let word = word.trim_start_matches('v');
+            word.starts_with(|c: char| c.is_ascii_digit())
+                .then(|| word.to_string())
+        })
+    })
+}
+
+#[test]
+fn every_binary_reports_the_version_versions_env_pins() {
+    let versions = Versions::load().expect("stack/versions.env");
+    let bins = bins();
+    let cases = [
+        (&bins.otelcol, "--version", "OTELCOL_CORE_VERSION"),
+        (&bins.jaeger, "version", "JAEGER_VERSION"),
+        (&bins.prometheus, "--version", "PROMETHEUS_VERSION"),
+        (&bins.promtool, "--version", "PROMETHEUS_VERSION"),
+        (&bins.alertmanager, "--version", "ALERTMANAGER_VERSION"),
+        (&bins.amtool, "--version", "ALERTMANAGER_VERSION"),
+    ];
+    for (bin, arg, key) in cases {
+        let (ok, out) = run(Command::new(bin).arg(arg));
+        assert!(ok, "{} {arg} failed:\n{out}", bin.display());
+        let want = versions.get(key).expect("the key is in versions.env");
+        assert_eq!(
+            reported_version(&out).as_deref(),
+            Some(want),
+            "{} is not {key}={want}; run scripts/test.sh to rebuild:\n{out}",
+            bin.display()
+        );
+    }
+}
+
+#[test]
+fn reported_versions_are_read_from_each_tools_output_shape() {
+    for (output, want) in [
+        (
+            "prometheus, version 3.16.0 (branch: HEAD, revision: unknown)\n",
+            "3.16.0",
+        ),
+        ("otelcol-otelbricks version 0.165.0\n", "0.165.0"),
+        (
+            "log line\n{\"gitCommit\":\"\",\"gitVersion\":\"v2.13.0\",\"buildDate\":\"\"}",
+            "2.13.0",
+        ),
+    ] {
+        assert_eq!(reported_version(output).as_deref(), Some(want), "{output}");
+    }
+    assert_eq!(reported_version("no version here\n"), None);
+    assert_eq!(reported_version("{\"gitVersion\":\"\"}"), None);
 }

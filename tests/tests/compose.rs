@@ -4,7 +4,8 @@
 //! Instead the file is validated against the Compose Specification's JSON Schema (a copy in
 //! `tests/schemas/compose-spec.json`) and against the stack's own rules, each a test of its own, each
 //! cross-checked with the config files the services run (collector, Jaeger, Loki, Prometheus) so that a
-//! port, a service name or a version changed in one place and not the other fails here.
+//! port or a service name changed in one place and not the other fails here. Image versions are checked
+//! against `stack/versions.env` in `versions.rs`.
 //!
 //! Every rule is a function returning the list of violations; next to each rule's test on the real files
 //! is a test that feeds it a deliberately broken copy and asserts the rule catches it, so no rule can pass
@@ -15,6 +16,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 use stack_tests::paths::repo_root;
+use stack_tests::rules::{assert_caught, assert_clean};
 
 // ---------------------------------------------------------------------------------------------------
 // Reading the files
@@ -37,21 +39,6 @@ fn broken(change: impl FnOnce(&mut Value)) -> Value {
     let mut doc = compose();
     change(&mut doc);
     doc
-}
-
-fn assert_clean(rule: &str, violations: Vec<String>) {
-    assert!(
-        violations.is_empty(),
-        "{rule}:\n  {}",
-        violations.join("\n  ")
-    );
-}
-
-fn assert_caught(violations: &[String], needle: &str) {
-    assert!(
-        violations.iter().any(|v| v.contains(needle)),
-        "expected a violation mentioning {needle:?}, got {violations:#?}"
-    );
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -820,79 +807,6 @@ fn env_example_violations(compose_text: &str, env_example: &str) -> Vec<String> 
     v
 }
 
-fn contrib_version(go_mod: &str) -> Result<String, String> {
-    let versions: BTreeSet<&str> = go_mod
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("github.com/open-telemetry/opentelemetry-collector-contrib/"))
-        .filter_map(|l| l.split_whitespace().nth(1))
-        .collect();
-    match versions.len() {
-        1 => Ok(versions
-            .into_iter()
-            .next()
-            .unwrap_or_default()
-            .trim_start_matches('v')
-            .to_string()),
-        0 => Err("go.mod requires no collector-contrib module".into()),
-        _ => Err(format!(
-            "go.mod mixes collector-contrib versions {versions:?}"
-        )),
-    }
-}
-
-fn collector_version_violations(doc: &Value, go_mod: &str) -> Vec<String> {
-    let want = match contrib_version(go_mod) {
-        Ok(v) => v,
-        Err(e) => return vec![e],
-    };
-    let image = service(doc, "otel-collector")
-        .and_then(|s| s.get("image"))
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let expected = format!("otel/opentelemetry-collector-contrib:{want}");
-    if image == expected || image.starts_with(&format!("{expected}@")) {
-        Vec::new()
-    } else {
-        vec![format!(
-            "otel-collector image {image:?}, but our distribution is on contrib v{want}: want {expected}"
-        )]
-    }
-}
-
-/// Jaeger v2 releases are tagged twice: v2.N.P for the binary and v1.(N+63).P for the Go module
-/// (v2.0.0 = v1.63.0, v2.13.0 = v1.76.0).
-fn jaeger_release_of_module(module: &str) -> Option<String> {
-    let mut it = module.trim_start_matches('v').split('.');
-    let (major, minor, patch) = (it.next()?, it.next()?.parse::<u32>().ok()?, it.next()?);
-    (major == "1" && minor >= 63).then(|| format!("2.{}.{patch}", minor - 63))
-}
-
-fn jaeger_version_violations(doc: &Value, build_script: &str) -> Vec<String> {
-    let Some(module) = build_script
-        .lines()
-        .find_map(|l| l.split("JAEGER_MODULE_VERSION:-").nth(1))
-        .map(|r| r.split('}').next().unwrap_or(r).to_string())
-    else {
-        return vec!["stack/build-jaeger.sh names no default JAEGER_MODULE_VERSION".into()];
-    };
-    let Some(release) = jaeger_release_of_module(&module) else {
-        return vec![format!("cannot map Jaeger module {module} to a v2 release")];
-    };
-    let image = service(doc, "jaeger")
-        .and_then(|s| s.get("image"))
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let expected = format!("jaegertracing/jaeger:{release}");
-    if image == expected || image.starts_with(&format!("{expected}@")) {
-        Vec::new()
-    } else {
-        vec![format!(
-            "jaeger image {image:?}, but the tests build module {module} = Jaeger {release}: want {expected}"
-        )]
-    }
-}
-
 /// Variables a config reads without a default must be set on the service that mounts it; variables with
 /// the config's prefix that the service sets must be read by the config (a typo is otherwise silent).
 fn config_variable_violations(
@@ -1520,22 +1434,6 @@ fn every_interpolated_variable_is_documented_in_env_example_without_secret_value
 }
 
 #[test]
-fn collector_image_is_the_contrib_release_of_our_distribution() {
-    assert_clean(
-        "collector version",
-        collector_version_violations(&compose(), &read("otel-collector/go.mod")),
-    );
-}
-
-#[test]
-fn jaeger_image_is_the_release_the_native_stack_builds() {
-    assert_clean(
-        "jaeger version",
-        jaeger_version_violations(&compose(), &read("stack/build-jaeger.sh")),
-    );
-}
-
-#[test]
 fn every_otelcol_and_jaeger_variable_has_a_default_or_is_set() {
     let doc = compose();
     let mut v = config_variable_violations(
@@ -1838,40 +1736,6 @@ fn env_example_rule_rejects_an_undocumented_variable_and_a_filled_in_secret() {
         &read(".env.example").replace("GRAFANA_ADMIN_PASSWORD=", "GRAFANA_ADMIN_PASSWORD=admin"),
     );
     assert_caught(&v, "gives GRAFANA_ADMIN_PASSWORD a value");
-}
-
-#[test]
-fn collector_version_rule_rejects_an_image_behind_the_distribution() {
-    let go_mod = read("otel-collector/go.mod");
-    let bumped = go_mod.replace(" v0.161.0", " v0.166.0");
-    assert_ne!(bumped, go_mod, "go.mod pins contrib v0.161.0");
-    assert_caught(
-        &collector_version_violations(&compose(), &bumped),
-        "want otel/opentelemetry-collector-contrib:0.166.0",
-    );
-    let mixed = go_mod.replacen(" v0.161.0", " v0.166.0", 1);
-    assert_caught(&collector_version_violations(&compose(), &mixed), "mixes");
-}
-
-#[test]
-fn jaeger_version_rule_maps_module_to_release_and_rejects_a_mismatch() {
-    assert_eq!(
-        jaeger_release_of_module("v1.63.0").as_deref(),
-        Some("2.0.0")
-    );
-    assert_eq!(
-        jaeger_release_of_module("v1.76.0").as_deref(),
-        Some("2.13.0")
-    );
-    assert_eq!(jaeger_release_of_module("v1.62.0"), None);
-    let script = read("stack/build-jaeger.sh").replace(
-        "JAEGER_MODULE_VERSION:-v1.76.0",
-        "JAEGER_MODULE_VERSION:-v1.77.0",
-    );
-    assert_caught(
-        &jaeger_version_violations(&compose(), &script),
-        "want jaegertracing/jaeger:2.14.0",
-    );
 }
 
 #[test]

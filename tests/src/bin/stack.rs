@@ -2,7 +2,7 @@
 //! loopback without Docker, with the repository's configs.
 //!
 //! ```text
-//! cargo run -p stack-tests --bin stack -- up        # builds/installs on first use, prints the ports
+//! cargo run -p stack-tests --bin stack -- up        # builds on first use, prints the ports
 //! cargo run -p stack-tests --bin stack -- status
 //! cargo run -p stack-tests --bin stack -- down
 //! ```
@@ -23,7 +23,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Build the collector and Jaeger, install Prometheus and Alertmanager (cached; a warm run is instant).
+    /// Build the collector, Jaeger, Prometheus and Alertmanager (cached; a warm run is instant) and print
+    /// the `export STACK_*_BIN=...` lines the stack tests read.
     Build,
     /// Start every component on free loopback ports and leave them running.
     Up {
@@ -51,8 +52,8 @@ enum Cmd {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Cmd::Build => {
-            let bins = Binaries::ensure()?;
-            println!("{bins:#?}");
+            let bins = Binaries::build()?;
+            print!("{}", bins.exports());
         }
         Cmd::Up { dir, interval } => {
             if let Ok(state) = read_state(&dir)
@@ -65,7 +66,7 @@ fn main() -> Result<()> {
             }
             let mut opts = StackOptions::new(&dir);
             opts.interval = interval;
-            let stack = Stack::up(opts).context("starting the stack")?;
+            let stack = Stack::up_with(Binaries::build()?, opts).context("starting the stack")?;
             let state = stack.detach();
             let path = dir.join("state.json");
             std::fs::write(&path, serde_json::to_vec_pretty(&state)?)
