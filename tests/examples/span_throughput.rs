@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use otelbricks_telemetry::{ConsoleFormat, OtlpProtocol};
 use stack_tests::query;
-use stack_tests::{Stack, StackOptions};
+use stack_tests::{Binaries, Stack, StackOptions};
 
 fn main() -> Result<()> {
     let rates: Vec<u64> = {
@@ -31,7 +31,8 @@ fn main() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let mut opts = StackOptions::new(dir.path());
     opts.interval = Some(Duration::from_secs(2));
-    let stack = Stack::up(opts).context("stack up")?;
+    // A person runs this: build the stack binaries if needed (cached), as `stack up` does.
+    let stack = Stack::up_with(Binaries::build()?, opts).context("stack up")?;
     let admin: std::net::SocketAddr = stack.app_admin_addr().parse()?;
     let guard = otelbricks_telemetry::builder("span-throughput")
         .otlp_endpoint(stack.otlp_grpc_endpoint())

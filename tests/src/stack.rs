@@ -254,16 +254,27 @@ impl Stack {
 
     /// Leaves every component running and returns their pids and the ports (for `stack up`).
     pub fn detach(mut self) -> Detached {
+        let bins = self.bins.clone();
         let pids = vec![
             (
                 "collector".to_string(),
                 self.collector.take().map(Process::detach).unwrap_or(0),
+                bins.otelcol,
             ),
-            ("jaeger".to_string(), self.jaeger_take().detach()),
-            ("prometheus".to_string(), self.prometheus_take().detach()),
+            (
+                "jaeger".to_string(),
+                self.jaeger_take().detach(),
+                bins.jaeger,
+            ),
+            (
+                "prometheus".to_string(),
+                self.prometheus_take().detach(),
+                bins.prometheus,
+            ),
             (
                 "alertmanager".to_string(),
                 self.alertmanager_take().detach(),
+                bins.alertmanager,
             ),
         ];
         Detached {
@@ -299,8 +310,9 @@ impl Drop for Stack {
 /// A stack left running by `stack up`: what `stack down|status` need.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Detached {
-    /// (component, pid).
-    pub pids: Vec<(String, u32)>,
+    /// (component, pid, executable): `stack down` signals a pid only while it still runs that executable,
+    /// never a process that reused the pid.
+    pub pids: Vec<(String, u32, PathBuf)>,
     /// The ports.
     pub ports: Ports,
     /// Its directory (configs, data, logs).

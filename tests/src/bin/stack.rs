@@ -7,7 +7,7 @@
 //! cargo run -p stack-tests --bin stack -- down
 //! ```
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -57,7 +57,7 @@ fn main() -> Result<()> {
         }
         Cmd::Up { dir, interval } => {
             if let Ok(state) = read_state(&dir)
-                && state.pids.iter().any(|(_, pid)| alive(*pid))
+                && state.pids.iter().any(|(_, pid, exe)| ours(*pid, exe))
             {
                 bail!(
                     "a stack is already running from {} (run `stack down` first)",
@@ -75,8 +75,8 @@ fn main() -> Result<()> {
         }
         Cmd::Down { dir } => {
             let state = read_state(&dir)?;
-            for (name, pid) in &state.pids {
-                if stop(*pid) {
+            for (name, pid, exe) in &state.pids {
+                if stop(*pid, exe) {
                     println!("stopped {name} (pid {pid})");
                 }
             }
@@ -99,8 +99,8 @@ fn read_state(dir: &std::path::Path) -> Result<Detached> {
 
 fn print_state(state: &Detached) {
     let p = &state.ports;
-    for (name, pid) in &state.pids {
-        let status = if alive(*pid) {
+    for (name, pid, exe) in &state.pids {
+        let status = if ours(*pid, exe) {
             "running"
         } else {
             "NOT RUNNING"
@@ -130,17 +130,24 @@ fn alive(pid: u32) -> bool {
     pid > 0 && unsafe { libc::kill(pid, 0) } == 0
 }
 
-fn stop(pid: u32) -> bool {
+/// `pid` is alive and still runs `exe` (so it is the process `up` started, not one that reused its pid).
+fn ours(pid: u32, exe: &Path) -> bool {
+    alive(pid)
+        && std::fs::read_link(format!("/proc/{pid}/exe"))
+            .is_ok_and(|running| running.as_path() == exe)
+}
+
+fn stop(pid: u32, exe: &Path) -> bool {
     let Ok(id) = i32::try_from(pid) else {
         return false;
     };
-    if !alive(pid) {
+    if !ours(pid, exe) {
         return false;
     }
-    // SAFETY: kill(2) on a pid recorded by `up`.
+    // SAFETY: kill(2) on a pid recorded by `up`, still running the executable `up` started.
     unsafe { libc::kill(id, libc::SIGTERM) };
     for _ in 0..100 {
-        if !alive(pid) {
+        if !ours(pid, exe) {
             return true;
         }
         std::thread::sleep(Duration::from_millis(50));
