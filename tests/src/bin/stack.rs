@@ -133,8 +133,9 @@ fn alive(pid: u32) -> bool {
 /// `pid` is alive and still runs `exe` (so it is the process `up` started, not one that reused its pid).
 fn ours(pid: u32, exe: &Path) -> bool {
     alive(pid)
-        && std::fs::read_link(format!("/proc/{pid}/exe"))
-            .is_ok_and(|running| running.as_path() == exe)
+        && std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|running| {
+            running.as_path() == exe || std::fs::canonicalize(exe).is_ok_and(|e| e == running)
+        })
 }
 
 fn stop(pid: u32, exe: &Path) -> bool {
