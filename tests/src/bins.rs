@@ -49,6 +49,11 @@ impl Binaries {
         Binaries::from_lookup(|var| std::env::var_os(var).filter(|v| !v.is_empty()))
     }
 
+    /// The same as [`Binaries::provisioned`] (builds nothing): the name earlier callers use.
+    pub fn ensure() -> Result<Binaries, StackError> {
+        Binaries::provisioned()
+    }
+
     /// Runs `stack/build-all.sh` (Go builds of whatever is not cached yet; its output goes to this process's
     /// stderr) and returns the paths it printed. For the `stack` command, not for tests.
     pub fn build() -> Result<Binaries, StackError> {
