@@ -226,7 +226,9 @@ async fn logs(
     )
 }
 
-async fn alerts(State(state): Shared, body: Bytes) -> StatusCode {
+/// Answers as a Slack incoming webhook does (`200 ok`, `400 invalid_payload`): Alertmanager's Slack notifier
+/// counts any other text answer as a failed delivery and sends again; its webhook notifier ignores the body.
+async fn alerts(State(state): Shared, body: Bytes) -> (StatusCode, &'static str) {
     match serde_json::from_slice::<serde_json::Value>(&body) {
         Ok(v) => {
             state
@@ -234,9 +236,9 @@ async fn alerts(State(state): Shared, body: Bytes) -> StatusCode {
                 .unwrap_or_else(|p| p.into_inner())
                 .alerts
                 .push(v);
-            StatusCode::OK
+            (StatusCode::OK, "ok")
         }
-        Err(_) => StatusCode::BAD_REQUEST,
+        Err(_) => (StatusCode::BAD_REQUEST, "invalid_payload"),
     }
 }
 
@@ -256,4 +258,27 @@ fn hex(bytes: &[u8]) -> String {
         return String::new();
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alert_posts_are_kept_and_answered_like_a_slack_incoming_webhook() {
+        let sink = Sink::start().expect("sink starts");
+        let client = reqwest::blocking::Client::new();
+        let post = |body: &'static str| {
+            let resp = client
+                .post(sink.webhook_url())
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .expect("the sink answers");
+            (resp.status().as_u16(), resp.text().expect("a text body"))
+        };
+        assert_eq!(post(r#"{"status":"firing"}"#), (200, "ok".to_string()));
+        assert_eq!(post("not json"), (400, "invalid_payload".to_string()));
+        assert_eq!(sink.alerts(), vec![serde_json::json!({"status": "firing"})]);
+    }
 }
