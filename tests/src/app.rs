@@ -9,7 +9,7 @@ use crate::process::{Process, free_port, wait_ready};
 use crate::stack::Stack;
 
 /// Path of the `image2model` binary next to the running test's target directory (`target/<profile>/`).
-/// Nothing is built here: `scripts/test.sh` builds it (`cargo build -p image2model`) before the tests run.
+/// Nothing is built here: `scripts/test.sh` builds it (with the workspace's test build) before the tests run.
 pub fn image2model_bin() -> Result<PathBuf, StackError> {
     let exe = std::env::current_exe().map_err(StackError::io("locating the test binary"))?;
     // target/<profile>/deps/<test> or target/<profile>/<bin>
