@@ -49,6 +49,10 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 log "build tests"
 cargo test --workspace --all-features --no-run
 
+# Unused dependencies, every feature a user can select, and packaging of every publishable crate
+# (runs while the Go builds may still be going).
+bash scripts/check-crates.sh
+
 log "waiting for the stack builds"
 if ! wait "$stack_pid"; then
   cat "$stack_log" >&2
