@@ -290,7 +290,7 @@ def overview():
 
 def models():
     b = Board("image2model-models", "Model generation",
-              "The seed's business metrics: models generated, generation and batch durations, tasks and the queue.")
+              "The Python design's business metrics: models generated, generation and batch durations, tasks and the queue.")
     service_var(b, "tasks_total")
     s = 'job="$service"'
     b.row("Models")

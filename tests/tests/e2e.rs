@@ -240,7 +240,7 @@ fn metric_families(stack: &Stack) -> Result<String, String> {
     all_return_data(
         stack,
         &[
-            // Business and task metrics under the seed's names.
+            // Business and task metrics under the Python design's names.
             r#"models_generated_total{job="image2model"}"#,
             r#"model_generation_duration_seconds_count{job="image2model"}"#,
             r#"batch_processing_duration_seconds_count{job="image2model"}"#,

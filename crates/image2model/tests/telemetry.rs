@@ -1,5 +1,5 @@
 //! What the app reports: one trace from the API request through the job to the provider calls,
-//! the seed's metric names in Prometheus, and no secret anywhere.
+//! the Python design's metric names in Prometheus, and no secret anywhere.
 
 mod common;
 
@@ -195,7 +195,7 @@ async fn business_metrics_have_sane_values_after_a_small_load() {
 }
 
 #[tokio::test]
-async fn prometheus_shows_the_seed_metric_names() {
+async fn prometheus_shows_the_python_design_metric_names() {
     let registry = prometheus::Registry::new();
     let exporter = opentelemetry_prometheus::exporter()
         .with_registry(registry.clone())

@@ -1,4 +1,4 @@
-//! Host identity as resource attributes (the seed's `system_info`).
+//! Host identity as resource attributes (the Python design's `system_info`).
 
 use opentelemetry::KeyValue;
 use opentelemetry_semantic_conventions::resource::{

@@ -217,7 +217,7 @@ impl Sampler {
                 continue;
             }
             let total = disk.total_space();
-            // statvfs failed (e.g. permission denied) or no storage: skip, as the seed does.
+            // statvfs failed (e.g. permission denied) or no storage: skip, as the Python design does.
             if total == 0 {
                 continue;
             }

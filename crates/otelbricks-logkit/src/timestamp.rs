@@ -1,7 +1,7 @@
 //! Minimal, allocation-free RFC 3339 / ISO 8601 timestamp parsing.
 //!
 //! Accepts `YYYY-MM-DD[T| ]HH:MM[:SS[.fraction]][Z|z|±HH:MM|±HHMM]`. A timestamp without an
-//! offset (the seed's `datetime.isoformat()` output) is taken as UTC.
+//! offset (the Python design's `datetime.isoformat()` output) is taken as UTC.
 
 /// Microseconds since the Unix epoch (UTC).
 pub type Micros = i64;
@@ -133,7 +133,7 @@ fn tail(b: &[u8], mut micros: Micros) -> Option<Micros> {
     }
 }
 
-/// `:SS.ffffff` and nothing after (the seed's `isoformat()` with microseconds, 26 bytes
+/// `:SS.ffffff` and nothing after (the Python design's `isoformat()` with microseconds, 26 bytes
 /// in all): the microseconds into the minute, as [`tail`] computes them. `None` for any
 /// other shape (then [`tail`] decides).
 #[inline]
@@ -241,7 +241,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_seed_naive_isoformat_as_utc() {
+    fn parses_python_naive_isoformat_as_utc() {
         let t = parse("2026-11-27T00:00:01.500000").unwrap();
         assert_eq!(format_micros(t), "2026-11-27T00:00:01.500000Z");
         assert_eq!(parse("2026-11-27T00:00:00"), parse("2026-11-27T00:00:00Z"));

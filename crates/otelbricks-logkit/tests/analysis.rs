@@ -1,4 +1,4 @@
-//! Analysis results against a reference computation, the seed's own analyser, and bad input.
+//! Analysis results against a reference computation, the Python design's own analyser, and bad input.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
@@ -226,20 +226,20 @@ fn error_timeline_is_per_minute_with_request_ids() {
     assert_eq!(e.timeline[1].minute, "unknown");
 }
 
-/// Runs the seed's analyser on a file written by the seed's generator and compares counts.
+/// Runs the Python design's analyser on a file written by its generator and compares counts.
 #[test]
-fn counts_equal_the_seeds_generate_daily_summary() {
-    let seed = seed_dir();
-    let gen_py = seed.join("gen_logs.py");
-    let seed_py = seed.join("seed_log_analyzer.py");
+fn counts_equal_the_python_designs_generate_daily_summary() {
+    let scripts = python_design_dir();
+    let gen_py = scripts.join("gen_logs.py");
+    let analyzer_py = scripts.join("log_analyzer.py");
     assert!(
-        gen_py.is_file() && seed_py.is_file(),
-        "the seed's scripts are missing: expected {} and {}",
+        gen_py.is_file() && analyzer_py.is_file(),
+        "the Python design's scripts are missing: expected {} and {}",
         gen_py.display(),
-        seed_py.display()
+        analyzer_py.display()
     );
     let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("seed.json");
+    let p = dir.path().join("python.json");
     let st = Command::new("python3")
         .arg(&gen_py)
         .arg("20000")
@@ -249,30 +249,31 @@ fn counts_equal_the_seeds_generate_daily_summary() {
     let st = st.unwrap_or_else(|e| panic!("python3 is needed to run {}: {e}", gen_py.display()));
     assert!(st.success(), "gen_logs.py failed");
     let out = Command::new("python3")
-        .arg(&seed_py)
+        .arg(&analyzer_py)
         .arg(&p)
         .output()
-        .expect("python3 runs seed_log_analyzer.py");
+        .expect("python3 runs log_analyzer.py");
     assert!(
         out.status.success(),
-        "seed analyser failed: {}",
+        "the Python analyser failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let seed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("seed prints JSON");
+    let python: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("the Python analyser prints JSON");
     let rep = analyze(&[&p]);
     assert_eq!(
         rep.overall.total_requests,
-        seed["total_requests"].as_u64().unwrap()
+        python["total_requests"].as_u64().unwrap()
     );
     assert_eq!(
         rep.overall.failed_requests,
-        seed["failed"].as_u64().unwrap()
+        python["failed"].as_u64().unwrap()
     );
     assert_eq!(
         rep.overall.unique_users,
-        seed["unique_users"].as_u64().unwrap()
+        python["unique_users"].as_u64().unwrap()
     );
-    let errs = seed["errors"].as_object().unwrap();
+    let errs = python["errors"].as_object().unwrap();
     assert_eq!(rep.overall.errors.error_counts.len(), errs.len());
     for e in &rep.overall.errors.error_counts {
         assert_eq!(
@@ -349,7 +350,7 @@ fn malformed_non_object_invalid_utf8_and_blank_lines_are_counted_by_reason() {
     assert_eq!(skipped(&rep, "blank_line"), 1);
     assert_eq!(skipped(&rep, "invalid_duration"), 1);
     assert_eq!(rep.skipped_lines.total, 4);
-    // Lines missing fields count as the seed counts them: no status code -> failed, status 0.
+    // Lines missing fields count as the Python design counts them: no status code -> failed, status 0.
     assert_eq!(rep.overall.total_requests, 3);
     assert_eq!(rep.overall.successful_requests, 1);
     assert_eq!(rep.overall.failed_requests, 2);

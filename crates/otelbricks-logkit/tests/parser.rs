@@ -99,7 +99,7 @@ fn same(s: &str) {
     match (parse(s), parse_with_serde(s)) {
         (Ok(a), Ok(b)) => assert_eq!(a, b, "line {s:?}"),
         (Err(_), Err(_)) => {}
-        // Python's json.loads (which the seed uses) accepts lone UTF-16 surrogates, as the
+        // Python's json.loads (which the Python design uses) accepts lone UTF-16 surrogates, as the
         // scanner does; serde_json rejects them.
         (Ok(_), Err(e))
             if e.to_string().contains("surrogate") || e.to_string().contains("hex escape") => {}

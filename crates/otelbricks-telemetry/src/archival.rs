@@ -39,7 +39,7 @@ pub struct LogArchival {
 }
 
 impl Default for LogArchival {
-    /// The seed's policy: archive after 30 days, delete archives after 365 days, look every hour,
+    /// The Python design's policy: archive after 30 days, delete archives after 365 days, look every hour,
     /// no encryption.
     fn default() -> Self {
         LogArchival {

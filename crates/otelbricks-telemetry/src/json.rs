@@ -1,4 +1,4 @@
-//! The JSON log line layer: one object a line, in the schema of DESIGN.md, written to several sinks
+//! The JSON log line layer: one object a line, in the schema of docs/log-files.md, written to several sinks
 //! (console, `<app>.json`, `<app>_errors.json`) with one formatting pass per event.
 //!
 //! Context comes from the span, not from the caller: every line written inside a span carries

@@ -32,7 +32,7 @@ use crate::writer::{BatchWriter, BatchWriterGuard};
 use crate::{TelemetryError, TelemetryGuard};
 
 /// Bucket boundaries, in seconds, for HTTP request durations: the OTel semantic-convention advice,
-/// which is also the seed's bucket list.
+/// which is also the Python design's bucket list.
 pub const HTTP_DURATION_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];

@@ -1,6 +1,6 @@
 //! The analysis engine: reads inputs in large blocks on one thread, splits them at line
 //! boundaries, and parses/aggregates the blocks on worker threads; the per-worker results
-//! are merged at the end (ties are broken by first appearance in the input, as the seed's
+//! are merged at the end (ties are broken by first appearance in the input, as the Python design's
 //! `Counter.most_common` does).
 //!
 //! Modules by concern: `read` (I/O and block splitting), `partial` (line scanning and
@@ -32,7 +32,7 @@ pub const SKETCH_RELATIVE_ERROR: f64 = 0.005;
 pub const TIMELINE_REQUEST_IDS: usize = 5;
 /// Line numbers kept per skip reason.
 pub const FIRST_LINES: usize = 5;
-/// The seed's number of slowest requests.
+/// The Python design's number of slowest requests.
 pub const SLOW_REQUESTS: usize = 20;
 
 /// Analysis options.
@@ -43,7 +43,7 @@ pub struct Options {
     pub since: Option<Micros>,
     /// Only lines with `timestamp < until`.
     pub until: Option<Micros>,
-    /// Requests slower than this many seconds are listed (the seed: 5.0).
+    /// Requests slower than this many seconds are listed (the Python design: 5.0).
     pub slow_threshold: f64,
     /// Parser threads (default: available cores).
     pub threads: usize,

@@ -67,7 +67,7 @@ impl Dist {
             }
         }
     }
-    /// The seed's percentile: `sorted(v)[min(int(n * p / 100), n - 1)]`.
+    /// The Python design's percentile: `sorted(v)[min(int(n * p / 100), n - 1)]`.
     pub fn percentiles(&mut self, ps: &[u64]) -> Vec<f64> {
         let parts: Vec<&mut [f64]> = match self {
             Dist::Exact(v) => vec![&mut v[..]],

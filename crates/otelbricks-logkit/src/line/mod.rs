@@ -58,7 +58,7 @@ impl Val<'_> {
         }
     }
 
-    /// Python truthiness, as the seed's `if user_id:`.
+    /// Python truthiness, as the Python design's `if user_id:`.
     pub fn truthy(&self) -> bool {
         match self {
             Val::Null => false,
@@ -71,7 +71,7 @@ impl Val<'_> {
         }
     }
 
-    /// A display key, as the seed's dict keys would print through `json.dumps`.
+    /// A display key, as the Python design's dict keys would print through `json.dumps`.
     pub fn key(&self) -> Cow<'_, str> {
         match self {
             Val::Null => Cow::Borrowed("null"),
@@ -140,7 +140,7 @@ impl<'de> de::Deserialize<'de> for Val<'de> {
 }
 
 /// The fields of one log line that the analysis reads. A field present with `null` is
-/// `Some(Val::Null)`; an absent field is `None` (the seed distinguishes the two).
+/// `Some(Val::Null)`; an absent field is `None` (the Python design distinguishes the two).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Line<'a> {
     /// `timestamp`: RFC 3339 (or the Python design's `isoformat()` without offset).

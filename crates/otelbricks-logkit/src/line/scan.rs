@@ -379,7 +379,7 @@ impl<'a> Scanner<'a, '_> {
             }
         }
     }
-    /// At a key's opening quote: recognises the keys of our schema (and the seed's) without
+    /// At a key's opening quote: recognises the keys of our schema (and the Python design's) without
     /// a general string scan; `None` for anything else (then scanned normally).
     #[inline]
     fn known_key(&mut self) -> Option<Field> {

@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 
 mod text;
 
-/// Top endpoints kept in a summary (the seed's `most_common(20)`).
+/// Top endpoints kept in a summary (the Python design's `most_common(20)`).
 pub const TOP_ENDPOINTS: usize = 20;
-/// Top error types (the seed's `most_common(10)`).
+/// Top error types (the Python design's `most_common(10)`).
 pub const TOP_ERRORS: usize = 10;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -116,7 +116,7 @@ pub struct Performance {
     pub slow_threshold_seconds: f64,
 }
 
-/// One day's (or the whole input's) summary: the seed's `generate_daily_summary`.
+/// One day's (or the whole input's) summary: the Python design's `generate_daily_summary`.
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct Summary {
     /// `YYYY-MM-DD` (UTC) for a day; `unknown` for lines without a timestamp; absent overall.

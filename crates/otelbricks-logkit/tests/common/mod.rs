@@ -1,5 +1,5 @@
 #![allow(dead_code)]
-//! Shared helpers: a log generator and a straightforward reference analysis (the seed's
+//! Shared helpers: a log generator and a straightforward reference analysis (the Python design's
 //! logic, line by line, on serde_json::Value).
 
 use serde_json::{Value, json};
@@ -108,7 +108,7 @@ pub fn gzip(path: &Path, out: &Path) {
 /// (count, avg, min, max, p50, p95, p99)
 pub type PerfRow = (u64, f64, f64, f64, f64, f64, f64);
 
-/// The seed's analysis, straightforwardly.
+/// The Python design's analysis, straightforwardly.
 #[derive(Debug, Default)]
 pub struct Reference {
     pub total: u64,
@@ -214,10 +214,9 @@ pub fn reference(text: &str) -> Reference {
     r
 }
 
-/// The seed's `gen_logs.py` and `seed_log_analyzer.py`, vendored in `tests/seed/` (a clean clone has no
-/// design folder beside it).
-pub fn seed_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/seed")
+/// The Python design's `gen_logs.py` and `log_analyzer.py`, vendored in `tests/python_design/`.
+pub fn python_design_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python_design")
 }
 
 pub fn opts() -> otelbricks_logkit::Options {

@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark of `logkit summary --json` against the seed's analyser, in one run.
-# Usage: crates/otelbricks-logkit/benches/compare_seed.sh [WORKDIR=/tmp/logkit-bench]
+# Side-by-side benchmark of `logkit summary --json` against the Python design's analyser, in one run.
+# Usage: crates/otelbricks-logkit/benches/compare_python.sh [WORKDIR=/tmp/logkit-bench]
 # Needs: python3, gzip/zcat, GNU time (/usr/bin/time; apt-get install time), a release build
 # (CARGO_TARGET_DIR=... cargo build -p otelbricks-logkit --release; set LOGKIT=path/to/logkit).
 # Optional: LOGKIT_BEFORE=path/to/an/older/logkit (timed in the same rounds, for before/after),
-# ROUNDS (default 3: each round runs the seed once and every logkit 5 times, alternating),
+# ROUNDS (default 3: each round runs the Python analyser once and every logkit 5 times, alternating),
 # and valgrind for the instruction count per byte (independent of the machine's load).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-seed=${SEED:-$here/../tests/seed}   # the seed's scripts, vendored
+py=${PY_DIR:-$here/../tests/python_design}   # the Python design's scripts, vendored
 w=${1:-/tmp/logkit-bench}
 L=${LOGKIT:-$here/../../../target/release/logkit}
 B=${LOGKIT_BEFORE:-}
 rounds=${ROUNDS:-3}
 mkdir -p "$w"
-[ -f "$w/app.json" ] || python3 "$seed/gen_logs.py" 1000000 "$w/app.json" 1000
+[ -f "$w/app.json" ] || python3 "$py/gen_logs.py" 1000000 "$w/app.json" 1000
 [ -f "$w/app.json.gz" ] || gzip -6 -c "$w/app.json" > "$w/app.json.gz"
 if [ ! -f "$w/app3g.json" ]; then for _ in $(seq 10); do cat "$w/app.json"; done > "$w/app3g.json"; fi
 cat "$w/app.json" > /dev/null   # warm the page cache
@@ -28,7 +28,7 @@ timed() { # label command...
 echo "== load: $(uptime)"
 for r in $(seq "$rounds"); do
   echo "== round $r/$rounds"
-  timed seed python3 "$seed/seed_log_analyzer.py" "$w/app.json" > /dev/null
+  timed python python3 "$py/log_analyzer.py" "$w/app.json" > /dev/null
   for _ in 1 2 3 4 5; do
     timed logkit "$L" summary --json "$w/app.json" > "$w/out.json"
     timed logkit-no-mmap "$L" summary --json --no-mmap "$w/app.json" > /dev/null
@@ -43,14 +43,14 @@ size = int(sys.argv[2])
 by = {}
 for label, wall, user, sys_, rss in rows:
     by.setdefault(label, []).append((float(wall), float(user) + float(sys_), int(rss)))
-seed = st.median(w for w, _, _ in by["seed"])
+python = st.median(w for w, _, _ in by["python"])
 for label, v in by.items():
     walls = [w for w, _, _ in v]
     med, best = st.median(walls), min(walls)
     cpu = st.median(c for _, c, _ in v)
     print(f"{label:15} n={len(v):2} wall median {med:7.3f} s  best {best:7.3f} s  "
           f"cpu median {cpu:7.3f} s  max RSS {max(r for _, _, r in v) / 1024:6.1f} MB  "
-          f"ratio to seed median {seed / med:6.1f}x (best {seed / best:5.1f}x)  "
+          f"ratio to Python median {python / med:6.1f}x (best {python / best:5.1f}x)  "
           f"{size / med / 1e6:6.0f} MB/s median")
 PY
 python3 - "$w/out.json" <<'PY'
