@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """GET /api/v1/jobs/{id} latency while 8 threads poll a 20-job batch with ~15.5 KB options
-(docs/BENCHMARKS.md, "image2model under slow clients"). Start the app first, e.g.
+(docs/BENCHMARKS.md, section "image2model"). Start the app first, e.g.
   IMAGE2MODEL_LISTEN=127.0.0.1:18486 IMAGE2MODEL_RATE_LIMIT=0 IMAGE2MODEL_JOB_RATE_LIMIT=0 \
   IMAGE2MODEL_SIM_FAULT=hang target/debug/image2model
 then: python3 crates/image2model/benches/batch_poll.py 18486

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Release figures of image2model (docs/BENCHMARKS.md, "image2model release figures"):
+# Release figures of image2model (docs/BENCHMARKS.md, section "image2model"):
 # startup time to /ready (7 runs, fresh data dir each), RSS at /ready, idle 10 s, every second
 # under `image2model loadgen --rps 50 --duration 30s`, and 10 s after the load.
 # Build first: cargo build --release -p image2model   (BIN= to point at the binary)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Slow clients against image2model on loopback (docs/BENCHMARKS.md, "image2model under slow
-clients"): RSS with 30 uploads of ~10 MB stopped short, how fast they are cut off (408) and
+"""Slow clients against image2model on loopback (docs/BENCHMARKS.md, section
+"image2model"): RSS with 30 uploads of ~10 MB stopped short, how fast they are cut off (408) and
 what they leave on disk; 150 idle connections (closed at the header timeout); and, with an
 open-files limit of 128, /ready and the admin /metrics while 150 idle connections are held.
 
