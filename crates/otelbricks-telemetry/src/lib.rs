@@ -50,8 +50,9 @@
 //!   by the file writer; and at shutdown a [`ShutdownReport`] of what never reached the collector.
 //!
 //! Configuration: builder methods set defaults; the standard `OTEL_*` variables and our
-//! `TELEMETRY_*` variables override them (see the README's table). An invalid value is an error
-//! naming the variable and the value (header values excepted: they are secrets).
+//! `TELEMETRY_*` variables override them (the table is in the repository's
+//! `docs/configuration.md`). An invalid value is an error naming the variable and the value
+//! (header values excepted: they are secrets).
 
 #![warn(missing_docs)]
 
