@@ -1,6 +1,6 @@
 //! The Prometheus rules, the Prometheus config and the Alertmanager config, checked by the real tools
-//! (promtool, amtool: the Prometheus 3 / Alertmanager 0.28 builds in the stack's cache when present, else
-//! Debian's, installed by stack/install-prometheus.sh) and by the conventions docs/alerts.md states: the
+//! (promtool, amtool: the builds in the stack's cache, at the versions of stack/versions.env, when present,
+//! else the ones on PATH; `bash stack/build-all.sh` builds them) and by the conventions docs/alerts.md states: the
 //! Python design's severities, two routes (page, ticket) and a heartbeat, a `symptom` label for inhibition,
 //! absolute runbook and dashboard links, promtool tests that make every alert fire and keep it silent, each
 //! app series stored once, and span-metric label names pinned against the collector build.
@@ -22,8 +22,8 @@ const GRAFANA_URL: &str = "http://localhost:3000";
 /// Always firing by design (the dead man's switch): no silent test, no threshold.
 const WATCHDOG: &str = "Watchdog";
 
-/// `name` from the stack's cache (`<cache>/bin/<name>*`, the newest by name: the Prometheus 3 / Alertmanager
-/// 0.28 builds) when there is one, else from PATH.
+/// `name` from the stack's cache (`<cache>/bin/<name>*`, the newest by name: the builds of
+/// `stack/build-all.sh`) when there is one, else from PATH.
 fn tool(name: &str) -> PathBuf {
     let cached = std::fs::read_dir(cache_dir().join("bin"))
         .into_iter()
@@ -38,7 +38,7 @@ fn tool(name: &str) -> PathBuf {
         .max();
     cached.unwrap_or_else(|| {
         which(&[name])
-            .unwrap_or_else(|e| panic!("{e}: {name} is needed (run stack/install-prometheus.sh)"))
+            .unwrap_or_else(|e| panic!("{e}: {name} is needed (run bash stack/build-all.sh)"))
     })
 }
 
