@@ -1,6 +1,6 @@
 //! End to end through the real stack: image2model under load exports over OTLP/gRPC to our collector
 //! distribution, which fans out to Jaeger (traces), Prometheus (metrics, span metrics with exemplars) and
-//! the Loki pipeline (a local OTLP receiver stands in for Loki, which cannot run here; see the README).
+//! the Loki pipeline (a local OTLP receiver stands in for Loki, which cannot run here; see docs/stack.md).
 //!
 //! One stack and one load run serve every check below; each check names what it pins down, and all of them
 //! are reported together when several fail.

@@ -1,6 +1,6 @@
 //! Static checks of `loki/config.yaml`: what the collector -> Loki path needs.
 //!
-//! Loki cannot be built or installed on the machines these tests run on (see the README); it runs for
+//! Loki cannot be built or installed on the machines these tests run on (see docs/stack.md); it runs for
 //! real only under docker compose. So its config is checked here against what the stack relies on:
 //! the native OTLP endpoint needs schema v13 with the TSDB index and structured metadata; every
 //! directory Loki writes must lie on the compose `loki` service's named volume; retention must be
