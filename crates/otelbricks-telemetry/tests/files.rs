@@ -26,9 +26,13 @@ fn all_lines(dir: &Path, stem: &str) -> Vec<String> {
         if !name.starts_with(&format!("{stem}.json")) {
             continue;
         }
+        // A plain rotation is deleted once its .gz is written, and that can happen between the
+        // directory listing and the open: a file gone by then is read on the next poll.
         let mut text = String::new();
         if name.ends_with(".gz") {
-            let file = fs::File::open(&path).expect("open gz");
+            let Some(file) = open_unless_gone(&path) else {
+                continue;
+            };
             if flate2::read::MultiGzDecoder::new(file)
                 .read_to_string(&mut text)
                 .is_err()
@@ -37,13 +41,25 @@ fn all_lines(dir: &Path, stem: &str) -> Vec<String> {
             }
         } else if name.ends_with(".json") || name.chars().last().is_some_and(|c| c.is_ascii_digit())
         {
-            text = fs::read_to_string(&path).expect("read log file");
+            let Some(mut file) = open_unless_gone(&path) else {
+                continue;
+            };
+            file.read_to_string(&mut text).expect("read log file");
         } else {
             continue;
         }
         lines.extend(text.lines().map(str::to_owned));
     }
     lines
+}
+
+/// Opens `path`, or `None` when it no longer exists (removed after the directory was listed).
+fn open_unless_gone(path: &Path) -> Option<fs::File> {
+    match fs::File::open(path) {
+        Ok(file) => Some(file),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => panic!("open {}: {e}", path.display()),
+    }
 }
 
 #[test]
