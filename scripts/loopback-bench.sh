@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Loopback throughput of a hello route, in one run, alternating, with wrk: the bare router
-# (`bare`), HttpServerLayer + otelbricks_telemetry::install (`ours`), and opentelemetry-instrumentation-tower +
-# tower-http TraceLayer + the same otelbricks_telemetry::install (`base`, what a user would assemble instead),
-# and the benches' hand-wired SDK minimum (`floor`: one span, one metric record, one log record).
+# (`bare`), HttpServerLayer + otelbricks_telemetry::install (`ours`), HttpMetricsLayer alone on the same
+# install (`metrics`), opentelemetry-instrumentation-tower + tower-http TraceLayer + the same
+# otelbricks_telemetry::install (`base`, what a user would assemble instead), axum-tracing-opentelemetry's
+# OtelInResponseLayer + OtelAxumLayer wired as init-tracing-opentelemetry wires them, under the benches'
+# subscriber with exporters that discard (`axum_otel`), and the benches' hand-wired SDK minimum (`floor`:
+# one span, one metric record, one log record, same subscriber and exporters as `axum_otel`).
 # Server CPU per request = the server process's user+system time during the wrk run divided by the
-# requests wrk completed (steadier than req/s on a busy machine).
+# requests wrk completed (steadier than req/s on a busy machine). The load average is printed per stack.
 # Usage: scripts/loopback-bench.sh [SECONDS] [CONNECTIONS] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +24,8 @@ run() { # $1 = label, rest = server args
   local after; after=$(cpu_ticks "$pid")
   kill -INT "$pid"; wait "$pid" 2>/dev/null || true
   local requests; requests=$(awk '/requests in/ {print $1}' "/tmp/wrk-$label.txt")
-  printf '%-6s %s req/s, p50 %s, p99 %s, server CPU %s us/request\n' "$label" \
+  printf '%-9s load %s, %s req/s, p50 %s, p99 %s, server CPU %s us/request\n' "$label" \
+    "$(cut -d' ' -f1 /proc/loadavg)" \
     "$(awk '/Requests\/sec/ {print $2}' "/tmp/wrk-$label.txt")" \
     "$(awk '$1=="50%" {print $2}' "/tmp/wrk-$label.txt")" \
     "$(awk '$1=="99%" {print $2}' "/tmp/wrk-$label.txt")" \
@@ -33,6 +37,8 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 for r in $(seq "$rounds"); do
   run bare --bare
   run ours
+  run metrics --metrics-only
   run base --baseline
+  run axum_otel --axum-tracing-otel
   run floor --sdk-floor
 done

@@ -11,7 +11,12 @@
 //! ```
 //!
 //! Stacks: `bare`, `ours` (`HttpServerLayer`), `otel_tower+trace_layer`, `sdk_floor` (as in the
-//! `server_layer` bench); each middleware alone: `exclude`, `request_id`, `user_id`,
+//! `server_layer` bench); `axum_tracing_otel`, axum-tracing-opentelemetry's `OtelInResponseLayer` +
+//! `OtelAxumLayer` as its README sets them up, with the `tracing-opentelemetry` layer, propagator
+//! and filter directive wired as init-tracing-opentelemetry wires them
+//! ([`common::Wiring::InitTracingOpentelemetry`]; its own `init_subscriber` would install a second
+//! global subscriber, so its layer goes into the benches' subscriber instead, under the same
+//! providers and exporters); each middleware alone: `exclude`, `request_id`, `user_id`,
 //! `process_time`, `trace`, `metrics`, `request_log`, `catch_panic`; and `metrics_by_hand`, the
 //! four HTTP server instruments recorded by hand with the OTel API (`common::metrics_by_hand`),
 //! to compare `metrics` with.
@@ -25,7 +30,7 @@ use axum::Router;
 use tower::ServiceExt as _;
 
 mod common;
-use common::{install, request, router};
+use common::{Wiring, install_with, request, router};
 
 struct Counting;
 
@@ -59,13 +64,20 @@ fn main() {
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     let stack = args.next().unwrap_or_else(|| "ours".into());
     let n: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(10_000);
-    let _keep = install();
+    let _keep = install_with(if stack == "axum_tracing_otel" {
+        Wiring::InitTracingOpentelemetry
+    } else {
+        Wiring::Ours
+    });
     let app: Router = match stack.as_str() {
         "bare" => router(),
         "ours" => router().layer(otelbricks_http::HttpServerLayer::new()),
         "otel_tower+trace_layer" => router()
             .layer(opentelemetry_instrumentation_tower::http::server::Layer::new())
             .layer(tower_http::trace::TraceLayer::new_for_http()),
+        "axum_tracing_otel" => router()
+            .layer(axum_tracing_opentelemetry::middleware::OtelInResponseLayer)
+            .layer(axum_tracing_opentelemetry::middleware::OtelAxumLayer::default()),
         "sdk_floor" => common::sdk_floor(router()),
         "metrics_by_hand" => common::metrics_by_hand(router()),
         "exclude" => router().layer(otelbricks_http::ExcludeLayer::new(

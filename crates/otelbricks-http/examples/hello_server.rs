@@ -1,12 +1,20 @@
 //! A hello route for loopback load tests:
-//! `cargo run --release -p otelbricks-http --example hello_server -- [--bare|--baseline|--sdk-floor] [PORT]`.
+//! `cargo run --release -p otelbricks-http --example hello_server -- [STACK] [PORT]`, `STACK` one of
+//! `--bare`, `--metrics-only`, `--baseline`, `--axum-tracing-otel`, `--sdk-floor` (default: ours).
 //!
 //! - `--bare`: the router with no instrumentation at all.
 //! - default: `otelbricks_telemetry::install()` (console off, files in a temporary directory removed at exit,
 //!   OTLP to a closed port so export fails and is counted) and `HttpServerLayer`.
+//! - `--metrics-only`: the same `otelbricks_telemetry::install()` and `HttpMetricsLayer` alone (the four
+//!   HTTP server instruments, no span, no log line).
 //! - `--baseline`: the same `otelbricks_telemetry::install()` with what a user would assemble instead of our
 //!   layer: opentelemetry-instrumentation-tower's server layer and tower-http's `TraceLayer`
 //!   (its debug spans and events on, as in the `server_layer` bench).
+//! - `--axum-tracing-otel`: axum-tracing-opentelemetry's `OtelInResponseLayer` + `OtelAxumLayer`
+//!   (its README's setup) under the benches' subscriber with the `tracing-opentelemetry` layer,
+//!   propagator and filter directive as init-tracing-opentelemetry wires them, exporters that
+//!   discard (as `--sdk-floor`: `benches/common/mod.rs`). One span per request, no metrics, no
+//!   request log line.
 //! - `--sdk-floor`: the benches' `sdk_floor` stack (one span, one histogram record and one log
 //!   record made with the OTel SDK by hand, exporters that discard): a lower bound for any
 //!   OpenTelemetry middleware, not a usable one.
@@ -24,7 +32,9 @@ mod common;
 enum Stack {
     Bare,
     Ours,
+    MetricsOnly,
     Baseline,
+    AxumTracingOtel,
     SdkFloor,
 }
 
@@ -35,13 +45,18 @@ async fn main() -> anyhow::Result<()> {
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "--bare" => stack = Stack::Bare,
+            "--metrics-only" => stack = Stack::MetricsOnly,
             "--baseline" => stack = Stack::Baseline,
+            "--axum-tracing-otel" => stack = Stack::AxumTracingOtel,
             "--sdk-floor" => stack = Stack::SdkFloor,
-            _ => port = arg.parse().with_context(|| {
-                format!(
-                    "invalid argument {arg:?}: expected --bare, --baseline, --sdk-floor or a port"
-                )
-            })?,
+            _ => {
+                port = arg.parse().with_context(|| {
+                    format!(
+                        "invalid argument {arg:?}: expected --bare, --metrics-only, --baseline, \
+                     --axum-tracing-otel, --sdk-floor or a port"
+                    )
+                })?
+            }
         }
     }
     let app = Router::new().route("/hello", get(|| async { "hello" }));
@@ -59,15 +74,29 @@ async fn main() -> anyhow::Result<()> {
             .install()
             .context("telemetry")
     };
-    let mut _floor = None;
+    let mut _common = None;
     let (app, _guard) = match stack {
         Stack::Bare => (app, None),
         Stack::SdkFloor => {
-            _floor = Some(common::install());
+            _common = Some(common::install());
             (common::sdk_floor(app), None)
+        }
+        Stack::AxumTracingOtel => {
+            _common = Some(common::install_with(
+                common::Wiring::InitTracingOpentelemetry,
+            ));
+            (
+                app.layer(axum_tracing_opentelemetry::middleware::OtelInResponseLayer)
+                    .layer(axum_tracing_opentelemetry::middleware::OtelAxumLayer::default()),
+                None,
+            )
         }
         Stack::Ours => (
             app.layer(otelbricks_http::HttpServerLayer::new()),
+            Some(telemetry("info")?),
+        ),
+        Stack::MetricsOnly => (
+            app.layer(otelbricks_http::HttpMetricsLayer::new()),
             Some(telemetry("info")?),
         ),
         Stack::Baseline => (

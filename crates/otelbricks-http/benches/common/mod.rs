@@ -34,10 +34,35 @@ impl LogExporter for Discard {
 static PROVIDERS: std::sync::OnceLock<(SdkTracerProvider, SdkLoggerProvider)> =
     std::sync::OnceLock::new();
 
+/// How the `tracing-opentelemetry` layer, the filter and the propagator are wired; everything else
+/// (providers, Discard exporters, JSON layer, log bridge) is the same.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Wiring {
+    /// As `otelbricks_telemetry` wires them: the layer sees spans only, without busy/idle times or
+    /// thread attributes; W3C trace context propagator.
+    Ours,
+    /// As init-tracing-opentelemetry wires them for axum-tracing-opentelemetry: its layer
+    /// (`tracing_opentelemetry::layer().with_error_records_to_exceptions(true)`, the other options at
+    /// their defaults), its propagator (`init_propagator()`: trace context + baggage) and its
+    /// `otel::tracing=trace` directive, which turns on the middleware's TRACE-level span.
+    InitTracingOpentelemetry,
+}
+
 pub fn install() -> (
     otelbricks_telemetry::writer::BatchWriterGuard,
     tempfile_dir::Dir,
 ) {
+    install_with(Wiring::Ours)
+}
+
+pub fn install_with(
+    wiring: Wiring,
+) -> (
+    otelbricks_telemetry::writer::BatchWriterGuard,
+    tempfile_dir::Dir,
+) {
+    use opentelemetry::trace::TracerProvider as _;
+
     let dir = tempfile_dir::Dir::new();
     let tp = SdkTracerProvider::builder()
         .with_span_processor(BatchSpanProcessor::builder(Discard).build())
@@ -51,26 +76,64 @@ pub fn install() -> (
     let _ = PROVIDERS.set((tp.clone(), lp.clone()));
     opentelemetry::global::set_meter_provider(mp);
     opentelemetry::global::set_tracer_provider(tp.clone());
-    opentelemetry::global::set_text_map_propagator(
-        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
-    );
     let file = std::fs::File::create(dir.path().join("bench.json")).expect("file");
     let (writer, guard) =
         otelbricks_telemetry::writer::BatchWriter::spawn("bench-log", file, 32 << 20, true)
             .expect("writer");
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_subscriber::EnvFilter::new("info,tower_http=debug"))
-        .with(
-            tracing_opentelemetry::layer()
-                .with_tracer(opentelemetry::trace::TracerProvider::tracer(&tp, "bench"))
-                .with_tracked_inactivity(false)
-                .with_threads(false)
-                .with_filter(tracing_subscriber::filter::filter_fn(|m| m.is_span())),
-        )
-        .with(otelbricks_telemetry::json::JsonLayer::new().with_sink(tracing::Level::TRACE, writer))
-        .with(opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(&lp));
-    tracing::subscriber::set_global_default(subscriber).expect("subscriber");
+    match wiring {
+        Wiring::Ours => {
+            opentelemetry::global::set_text_map_propagator(
+                opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+            );
+            set_subscriber(
+                "info,tower_http=debug",
+                tracing_opentelemetry::layer()
+                    .with_tracer(tp.tracer("bench"))
+                    .with_tracked_inactivity(false)
+                    .with_threads(false)
+                    .with_filter(tracing_subscriber::filter::filter_fn(|m| m.is_span())),
+                writer,
+                &lp,
+            );
+        }
+        Wiring::InitTracingOpentelemetry => {
+            init_tracing_opentelemetry::init_propagator().expect("propagator");
+            set_subscriber(
+                "info,tower_http=debug,otel::tracing=trace",
+                tracing_opentelemetry::layer()
+                    .with_error_records_to_exceptions(true)
+                    .with_tracer(tp.tracer("")),
+                writer,
+                &lp,
+            );
+        }
+    }
     (guard, dir)
+}
+
+/// The benches' subscriber: filter, the given `tracing-opentelemetry` layer, our JSON layer to a
+/// lossy batched file, the OTel log bridge.
+fn set_subscriber<L>(
+    filter: &str,
+    otel: L,
+    writer: otelbricks_telemetry::writer::BatchWriter,
+    lp: &SdkLoggerProvider,
+) where
+    L: tracing_subscriber::Layer<
+            tracing_subscriber::layer::Layered<
+                tracing_subscriber::EnvFilter,
+                tracing_subscriber::Registry,
+            >,
+        > + Send
+        + Sync
+        + 'static,
+{
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::EnvFilter::new(filter))
+        .with(otel)
+        .with(otelbricks_telemetry::json::JsonLayer::new().with_sink(tracing::Level::TRACE, writer))
+        .with(opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(lp));
+    tracing::subscriber::set_global_default(subscriber).expect("subscriber");
 }
 
 /// A temporary directory removed on drop (std only).
