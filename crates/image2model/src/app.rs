@@ -48,11 +48,15 @@ pub enum StartError {
     },
 }
 
-/// Where the app's telemetry goes: the globals (default) or a given meter (tests).
+/// Where the app's telemetry goes: the globals (default) or a given meter and tracer provider
+/// (tests).
 #[derive(Debug, Clone, Default)]
 pub struct AppOptions {
     /// Meter of the app's, the server layer's and the client middleware's instruments.
     pub meter: Option<Meter>,
+    /// Tracer provider of the server layer's spans (spans of `tracing` go where the subscriber
+    /// sends them).
+    pub tracer_provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
 }
 
 /// State shared by handlers and workers.
@@ -250,6 +254,12 @@ impl App {
             Some(m) => otelbricks_http::HttpServerLayer::with_meter(m),
             None => otelbricks_http::HttpServerLayer::new(),
         };
+        if let Some(provider) = &self.options.tracer_provider {
+            layer = layer.tracer(opentelemetry::trace::TracerProvider::tracer(
+                provider,
+                "otelbricks-http",
+            ));
+        }
         layer = layer.exclude_paths(["/metrics", "/health", "/ready"]);
         if let Some(k) = &self.shared.cfg.user_id_key {
             layer = layer.user_id_key(k.as_bytes().to_vec());

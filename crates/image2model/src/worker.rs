@@ -31,8 +31,17 @@ pub struct StopReport {
 /// The W3C `traceparent` of the current span (in a handler: the server span the HTTP layer
 /// made, never the client's raw headers), as a carrier to store with a job. Only
 /// `traceparent`: a client's `tracestate` is not carried on to the job and the provider.
+///
+/// The current span is the innermost `tracing` span if the handler opened one, else the span of
+/// the current OpenTelemetry context (the HTTP layer starts its server span with the
+/// OpenTelemetry API and makes it current while the handler runs).
 pub fn current_trace_context() -> Vec<(String, String)> {
-    let cx = tracing::Span::current().context();
+    let span = tracing::Span::current();
+    let cx = if span.is_none() {
+        opentelemetry::Context::current()
+    } else {
+        span.context()
+    };
     let mut carrier = HashMap::new();
     W3CTraceContextPropagator::new().inject_context(&cx, &mut carrier);
     let mut v: Vec<(String, String)> = carrier

@@ -49,6 +49,7 @@ async fn a_client_over_its_request_rate_gets_429_with_retry_after_and_others_do_
         SimConfig::fast(10),
         AppOptions {
             meter: Some(capture.meter("image2model")),
+            tracer_provider: Some(capture.tracer_provider().clone()),
         },
     )
     .await;
@@ -94,6 +95,7 @@ async fn a_burst_of_batches_is_cut_by_the_job_quota() {
         },
         AppOptions {
             meter: Some(capture.meter("image2model")),
+            tracer_provider: Some(capture.tracer_provider().clone()),
         },
     )
     .await;
@@ -133,6 +135,7 @@ async fn a_full_queue_answers_503_with_retry_after() {
         },
         AppOptions {
             meter: Some(capture.meter("image2model")),
+            tracer_provider: Some(capture.tracer_provider().clone()),
         },
     )
     .await;
@@ -173,6 +176,7 @@ async fn oversized_options_and_file_names_are_413_and_counted() {
         SimConfig::fast(10),
         AppOptions {
             meter: Some(capture.meter("image2model")),
+            tracer_provider: Some(capture.tracer_provider().clone()),
         },
     )
     .await;
@@ -270,6 +274,7 @@ async fn client_controlled_ids_and_names_are_bounded_in_answers_and_log_lines() 
         SimConfig::fast(10),
         AppOptions {
             meter: Some(capture.meter("image2model")),
+            tracer_provider: Some(capture.tracer_provider().clone()),
         },
     )
     .await;

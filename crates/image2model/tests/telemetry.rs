@@ -24,6 +24,7 @@ async fn one_trace_links_the_api_request_the_job_and_the_provider_calls() {
         SimConfig::fast(30),
         AppOptions {
             meter: Some(capture.meter("image2model")),
+            tracer_provider: Some(capture.tracer_provider().clone()),
         },
     )
     .await;
@@ -120,6 +121,7 @@ async fn the_provider_key_never_reaches_a_span_log_or_metric() {
         sim,
         AppOptions {
             meter: Some(capture.meter("image2model")),
+            tracer_provider: Some(capture.tracer_provider().clone()),
         },
     )
     .await;
@@ -145,6 +147,7 @@ async fn business_metrics_have_sane_values_after_a_small_load() {
         sim,
         AppOptions {
             meter: Some(capture.meter("image2model")),
+            tracer_provider: Some(capture.tracer_provider().clone()),
         },
     )
     .await;
@@ -218,6 +221,7 @@ async fn prometheus_shows_the_python_design_metric_names() {
         sim,
         AppOptions {
             meter: Some(provider.meter("image2model")),
+            ..AppOptions::default()
         },
     )
     .await;
@@ -260,6 +264,7 @@ async fn the_queue_length_gauge_follows_the_backlog() {
         SimConfig::fast(5_000),
         AppOptions {
             meter: Some(capture.meter("image2model")),
+            tracer_provider: Some(capture.tracer_provider().clone()),
         },
     )
     .await;
@@ -305,6 +310,7 @@ async fn the_provider_gets_the_server_spans_context_and_never_the_clients_traces
         SimConfig::fast(10),
         AppOptions {
             meter: Some(capture.meter("image2model")),
+            tracer_provider: Some(capture.tracer_provider().clone()),
         },
     )
     .await;

@@ -49,6 +49,10 @@
 //! request is unmatched: no `http.route`, span named `{method}`).
 
 use opentelemetry::metrics::Meter;
+use std::sync::Arc;
+
+use opentelemetry::global::BoxedTracer;
+use opentelemetry::trace::Tracer;
 use tower::Layer;
 
 use crate::catch_panic::{CatchPanic, CatchPanicLayer};
@@ -68,6 +72,7 @@ pub struct HttpServerLayer<C = ServerErrorsAsFailures> {
     user_ids: UserIdHasher,
     incoming: IncomingTraceContext,
     metrics: HttpMetricsLayer,
+    tracer: Option<Arc<BoxedTracer>>,
     classify: C,
 }
 
@@ -108,6 +113,7 @@ impl HttpServerLayer {
             user_ids: UserIdHasher::unkeyed(),
             incoming: IncomingTraceContext::default(),
             metrics: HttpMetricsLayer::with_meter(meter),
+            tracer: None,
             classify: ServerErrorsAsFailures,
         }
     }
@@ -122,6 +128,7 @@ impl<C> HttpServerLayer<C> {
             user_ids: self.user_ids,
             incoming: self.incoming,
             metrics: self.metrics,
+            tracer: self.tracer,
             classify,
         }
     }
@@ -157,6 +164,16 @@ impl<C> HttpServerLayer<C> {
         self.incoming = incoming;
         self
     }
+
+    /// Starts server spans with `tracer` instead of the global tracer provider's
+    /// ([`HttpTraceLayer::tracer`]).
+    pub fn tracer<T: Tracer + Send + Sync + 'static>(mut self, tracer: T) -> Self
+    where
+        T::Span: Send + Sync + 'static,
+    {
+        self.tracer = Some(crate::trace::shared(tracer));
+        self
+    }
 }
 
 impl<S, C: ClassifyResponse> Layer<S> for HttpServerLayer<C> {
@@ -170,6 +187,7 @@ impl<S, C: ClassifyResponse> Layer<S> for HttpServerLayer<C> {
         let inner = HttpTraceLayer::new()
             .classify(c.clone())
             .incoming(self.incoming)
+            .shared_tracer(self.tracer.clone())
             .layer(inner);
         let inner = ProcessTimeLayer::new().layer(inner);
         let inner = UserIdLayer::new(self.user_ids.clone()).layer(inner);

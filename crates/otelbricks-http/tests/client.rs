@@ -58,7 +58,7 @@ async fn client_spans_are_children_and_the_callee_gets_the_same_trace() {
                 },
             ),
         )
-        .layer(HttpServerLayer::with_meter(&meter))
+        .layer(HttpServerLayer::with_meter(&meter).tracer(capture.tracer("otelbricks-http")))
         .with_state(state.clone());
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 

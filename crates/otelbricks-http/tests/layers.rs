@@ -87,7 +87,7 @@ async fn the_trace_layer_alone_makes_the_span_and_nothing_else() {
     let capture = Capture::new("svc");
     let _g = capture.set_default();
     opentelemetry::global::set_text_map_propagator(capture.propagator());
-    let app = routes().layer(HttpTraceLayer::new());
+    let app = routes().layer(HttpTraceLayer::new().tracer(capture.tracer("otelbricks-http")));
     let resp = app
         .clone()
         .oneshot(
@@ -235,6 +235,7 @@ async fn hooks_name_spans_add_attributes_and_classify() {
     let _g = capture.set_default();
     let app = routes().layer(
         HttpTraceLayer::new()
+            .tracer(capture.tracer("otelbricks-http"))
             .make_span_name_with(|req: &Request<Body>| format!("api {}", req.uri().path()))
             .on_request(
                 |_: &Request<Body>, attrs: &mut Vec<opentelemetry::KeyValue>| {
@@ -270,6 +271,7 @@ async fn by_default_a_4xx_is_not_an_error_and_prefixes_can_be_excluded() {
     let _g = capture.set_default();
     let app = routes().layer(
         HttpServerLayer::with_meter(&capture.meter("m"))
+            .tracer(capture.tracer("otelbricks-http"))
             .exclude(ExcludePaths::new().prefix("/internal/")),
     );
     assert_eq!(get_uri(&app, "/missing").await.status(), 404);
@@ -295,7 +297,9 @@ async fn by_default_a_4xx_is_not_an_error_and_prefixes_can_be_excluded() {
 async fn a_server_error_has_exactly_one_request_line() {
     let capture = Capture::new("svc");
     let _g = capture.set_default();
-    let app = routes().layer(HttpServerLayer::with_meter(&capture.meter("m")));
+    let app = routes().layer(
+        HttpServerLayer::with_meter(&capture.meter("m")).tracer(capture.tracer("otelbricks-http")),
+    );
     assert_eq!(get_uri(&app, "/down").await.status(), 503);
     assert_eq!(get_uri(&app, "/boom").await.status(), 500);
     let lines = request_lines(&capture);
@@ -309,9 +313,9 @@ async fn a_server_error_has_exactly_one_request_line() {
 async fn client_controlled_values_are_cut_to_the_bound() {
     let capture = Capture::new("svc");
     let _g = capture.set_default();
-    let app = Router::new()
-        .fallback(|| async { "any" })
-        .layer(HttpServerLayer::with_meter(&capture.meter("m")));
+    let app = Router::new().fallback(|| async { "any" }).layer(
+        HttpServerLayer::with_meter(&capture.meter("m")).tracer(capture.tracer("otelbricks-http")),
+    );
     let long = format!("/{}", "é".repeat(3000));
     let ua = "u".repeat(5000);
     let resp = app
@@ -339,7 +343,11 @@ async fn edge(
     let capture = Capture::new("svc");
     let _g = capture.set_default();
     opentelemetry::global::set_text_map_propagator(capture.propagator());
-    let app = routes().layer(HttpServerLayer::with_meter(&capture.meter("m")).incoming(policy));
+    let app = routes().layer(
+        HttpServerLayer::with_meter(&capture.meter("m"))
+            .tracer(capture.tracer("otelbricks-http"))
+            .incoming(policy),
+    );
     let resp = app
         .oneshot(
             Request::get("/jobs/1")
@@ -398,7 +406,10 @@ async fn a_plain_tower_service_that_is_not_axum_gets_every_signal() {
     let capture = Capture::new("svc");
     let _g = capture.set_default();
     let svc = ServiceBuilder::new()
-        .layer(HttpServerLayer::with_meter(&capture.meter("m")))
+        .layer(
+            HttpServerLayer::with_meter(&capture.meter("m"))
+                .tracer(capture.tracer("otelbricks-http")),
+        )
         .service(tower::service_fn(|req: Request<String>| async move {
             tracing::info!("handling");
             let status = if req.uri().path() == "/fail" {
@@ -447,7 +458,10 @@ async fn served_with_connect_info_the_span_has_the_client_address() {
     let _g = capture.set_default();
     let app = Router::new()
         .route("/hello", get(|| async { "hello" }))
-        .layer(HttpServerLayer::with_meter(&capture.meter("m")));
+        .layer(
+            HttpServerLayer::with_meter(&capture.meter("m"))
+                .tracer(capture.tracer("otelbricks-http")),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let dispatch = capture.dispatch().clone();

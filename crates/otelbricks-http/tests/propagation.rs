@@ -74,7 +74,7 @@ async fn start(capture: &Capture) -> AppState {
                 },
             ),
         )
-        .layer(HttpServerLayer::with_meter(&meter))
+        .layer(HttpServerLayer::with_meter(&meter).tracer(capture.tracer("otelbricks-http")))
         .with_state(state.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
     state

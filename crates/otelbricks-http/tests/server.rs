@@ -10,6 +10,7 @@ use axum::body::Body;
 use axum::routing::{get, post};
 use http::{Request, StatusCode};
 use opentelemetry::trace::{SpanKind, Status};
+use opentelemetry_sdk::trace::SpanData;
 use otelbricks_http::HttpServerLayer;
 use otelbricks_telemetry::testing::{Capture, PointValue};
 use tower::ServiceExt as _;
@@ -49,8 +50,16 @@ fn app(capture: &Capture) -> Router {
         .route("/metrics", get(|| async { "metrics" }))
         .layer(
             HttpServerLayer::with_meter(&capture.meter("telemetry-http"))
+                .tracer(capture.tracer("otelbricks-http"))
                 .user_id_key(b"test-key".to_vec()),
         )
+}
+
+fn server_span(spans: &[SpanData]) -> &SpanData {
+    spans
+        .iter()
+        .find(|s| s.span_kind == SpanKind::Server)
+        .expect("server span")
 }
 
 async fn send(app: &Router, req: Request<Body>) -> http::Response<Body> {
@@ -79,10 +88,7 @@ async fn the_upstream_trace_is_continued_with_a_server_span_named_by_route() {
     .await;
     assert_eq!(resp.status(), 200);
     let spans = capture.finished_spans();
-    let server = spans
-        .iter()
-        .find(|s| s.span_kind == SpanKind::Server)
-        .expect("server span");
+    let server = server_span(&spans);
     assert_eq!(server.name, "GET /api/v1/jobs/{job_id}");
     assert_eq!(server.span_context.trace_id().to_string(), UPSTREAM_TRACE);
     assert_eq!(server.parent_span_id.to_string(), UPSTREAM_SPAN);
@@ -116,6 +122,76 @@ async fn the_upstream_trace_is_continued_with_a_server_span_named_by_route() {
     assert_eq!(done["status_code"], 200);
     assert_eq!(done["method"], "GET");
     assert!(done["duration"].as_f64().is_some_and(|d| d >= 0.0));
+}
+
+#[tokio::test]
+async fn handler_spans_and_log_records_belong_to_the_server_span() {
+    let capture = Capture::new("svc");
+    let _g = capture.set_default();
+    let app = Router::new()
+        .route(
+            "/work",
+            get(|| async {
+                tracing::info!("before the child");
+                let child = tracing::info_span!("child work", step = 1);
+                let _in_child = child.enter();
+                tracing::info!("inside the child");
+                "done"
+            }),
+        )
+        .layer(
+            HttpServerLayer::with_meter(&capture.meter("m"))
+                .tracer(capture.tracer("otelbricks-http")),
+        );
+    let resp = send(&app, get_req("/work").body(Body::empty()).expect("request")).await;
+    assert_eq!(resp.status(), 200);
+    let spans = capture.finished_spans();
+    let server = server_span(&spans);
+    let child = spans
+        .iter()
+        .find(|s| s.name == "child work")
+        .expect("child span");
+    let trace_id = server.span_context.trace_id();
+    assert_eq!(child.span_context.trace_id(), trace_id);
+    assert_eq!(child.parent_span_id, server.span_context.span_id());
+
+    // JSON lines: the server span's ids outside the child, the child's inside, the request's
+    // fields in both.
+    let lines = capture.json_lines();
+    let line = |m: &str| lines.iter().find(|l| l["message"] == m).cloned().expect(m);
+    for (message, span_id) in [
+        ("before the child", server.span_context.span_id()),
+        ("inside the child", child.span_context.span_id()),
+        ("Request completed", server.span_context.span_id()),
+    ] {
+        let l = line(message);
+        assert_eq!(l["trace_id"], trace_id.to_string(), "{message}");
+        assert_eq!(l["span_id"], span_id.to_string(), "{message}");
+        assert!(
+            l["request_id"].as_str().is_some_and(|s| !s.is_empty()),
+            "{message}"
+        );
+    }
+
+    // OpenTelemetry log records: the same trace context.
+    let records = capture.log_records();
+    for (message, span_id) in [
+        ("before the child", server.span_context.span_id()),
+        ("inside the child", child.span_context.span_id()),
+        ("Request completed", server.span_context.span_id()),
+    ] {
+        let record = records
+            .iter()
+            .find(|r| {
+                r.record
+                    .body()
+                    .is_some_and(|b| format!("{b:?}").contains(message))
+            })
+            .unwrap_or_else(|| panic!("no record {message}"));
+        let tc = record.record.trace_context().expect("trace context");
+        assert_eq!(tc.trace_id, trace_id, "{message}");
+        assert_eq!(tc.span_id, span_id, "{message}");
+    }
 }
 
 #[tokio::test]

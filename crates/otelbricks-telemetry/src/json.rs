@@ -4,7 +4,10 @@
 //! Context comes from the span, not from the caller: every line written inside a span carries
 //! `trace_id` and `span_id` of that span and the plain (`snake_case`, dot-free) fields of the span
 //! and its ancestors, such as `request_id` and `user_id`. Dotted fields (`http.request.method`, …)
-//! are semantic-convention span attributes and stay on the span.
+//! are semantic-convention span attributes and stay on the span. Outside any `tracing` span, a
+//! line carries the span of the current OpenTelemetry context and its
+//! [`LogFields`](otelbricks_trace_context::LogFields) (a server span started with the
+//! OpenTelemetry API, as `otelbricks-http` does), and a root `tracing` span inherits those fields.
 
 use std::cell::{Cell, RefCell};
 use std::fmt::{self, Write as _};
@@ -13,6 +16,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry::trace::TraceContextExt;
+use otelbricks_trace_context::LogFields;
 use tracing::dispatcher::WeakDispatch;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -248,6 +252,9 @@ where
                     .get::<SpanFields>()
                     .map(|f| f.fragment.clone())
             })
+            // A root `tracing` span inherits the fields of the current OpenTelemetry context
+            // (a server span started with the OpenTelemetry API).
+            .or_else(|| self.context_fields())
             .unwrap_or_else(|| EMPTY.with(Arc::clone));
         let mut own = Vec::new();
         attrs.record(&mut SpanVisitor {
@@ -297,7 +304,7 @@ where
         }
 
         // Span context: ids (resolved once per span) and the pre-rendered fields.
-        let mut span_part: Option<(Option<Arc<str>>, Arc<str>)> = None;
+        let mut span_part: Option<SpanPart> = None;
         if let Some(span) = ctx.event_span(event) {
             let cached = span
                 .extensions()
@@ -314,13 +321,16 @@ where
                         resolved
                     }
                 };
-                span_part = Some((ids, fragment));
+                span_part = Some(SpanPart::Span { ids, fragment });
             }
         }
 
         let write = |buf: &mut Vec<u8>| {
             buf.clear();
-            format_line(buf, event, level, span_part.as_ref(), self.max_value_bytes);
+            // No `tracing` span: the span and fields of the current OpenTelemetry context, written
+            // straight into the line (no fragment is built for a context that logs once).
+            let span = span_part.as_ref().unwrap_or(&SpanPart::CurrentContext);
+            format_line(buf, event, level, span, self.max_value_bytes);
             for sink in &self.sinks {
                 if level <= sink.min_level {
                     sink.out.write_line(buf);
@@ -342,11 +352,55 @@ where
 }
 
 impl JsonLayer {
+    /// The [`LogFields`] of the current OpenTelemetry context, rendered, if there are any.
+    fn context_fields(&self) -> Option<Arc<str>> {
+        opentelemetry::Context::map_current(|cx| {
+            cx.get::<LogFields>()
+                .map(|f| render_fields(f, self.max_value_bytes))
+        })
+    }
+
     /// `,"trace_id":"…","span_id":"…"` of a span from the OpenTelemetry layer, if there is one.
     fn resolve_ids(&self, id: &Id) -> Option<Arc<str>> {
         let dispatch = self.dispatch.get()?.upgrade()?;
         ids_fragment(&tracing_opentelemetry::get_otel_context(id, &dispatch)?)
     }
+}
+
+/// `,"request_id":"…","user_id":"…"`: the plain fields of a context, values cut at `max` bytes.
+fn write_fields(buf: &mut Vec<u8>, fields: &LogFields, max: usize) {
+    for (k, v) in fields.iter() {
+        if !is_context_field(k) {
+            continue;
+        }
+        buf.extend_from_slice(b",\"");
+        write_escaped_inner(buf, k);
+        buf.extend_from_slice(b"\":");
+        write_json_str(buf, crate::processors::truncate_str(v, max));
+    }
+}
+
+/// [`write_fields`] as a fragment a span keeps.
+fn render_fields(fields: &LogFields, max: usize) -> Arc<str> {
+    let mut buf = Vec::with_capacity(64);
+    write_fields(&mut buf, fields, max);
+    // Only UTF-8 was written: the keys and values are `str` and escapes are ASCII.
+    Arc::from(String::from_utf8(buf).unwrap_or_default())
+}
+
+/// `,"trace_id":"…","span_id":"…"`.
+fn write_ids(buf: &mut Vec<u8>, sc: &opentelemetry::trace::SpanContext) {
+    // Hex by table: `{:032x}` through `fmt` cost ~2k instructions per line.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    buf.extend_from_slice(b",\"trace_id\":\"");
+    for b in sc.trace_id().to_bytes() {
+        buf.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
+    }
+    buf.extend_from_slice(b"\",\"span_id\":\"");
+    for b in sc.span_id().to_bytes() {
+        buf.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
+    }
+    buf.push(b'"');
 }
 
 fn ids_fragment(cx: &opentelemetry::Context) -> Option<Arc<str>> {
@@ -355,27 +409,10 @@ fn ids_fragment(cx: &opentelemetry::Context) -> Option<Arc<str>> {
     if !sc.is_valid() {
         return None;
     }
-    // Hex by table into a stack buffer: `{:032x}` through `fmt` cost ~2k instructions per line.
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    const HEAD: &[u8] = b",\"trace_id\":\"";
-    const MID: &[u8] = b"\",\"span_id\":\"";
-    let mut buf = [0u8; 14 + 32 + 13 + 16 + 1];
-    let mut n = 0;
-    let mut put = |bytes: &[u8]| {
-        buf[n..n + bytes.len()].copy_from_slice(bytes);
-        n += bytes.len();
-    };
-    put(HEAD);
-    for b in sc.trace_id().to_bytes() {
-        put(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
-    }
-    put(MID);
-    for b in sc.span_id().to_bytes() {
-        put(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
-    }
-    put(b"\"");
+    let mut buf = Vec::with_capacity(14 + 32 + 13 + 16 + 1);
+    write_ids(&mut buf, sc);
     // Only ASCII was written.
-    std::str::from_utf8(&buf[..n]).ok().map(Arc::from)
+    String::from_utf8(buf).ok().map(Arc::from)
 }
 
 fn level_str(level: Level) -> &'static str {
@@ -388,13 +425,7 @@ fn level_str(level: Level) -> &'static str {
     }
 }
 
-fn format_line(
-    buf: &mut Vec<u8>,
-    event: &Event<'_>,
-    level: Level,
-    span: Option<&(Option<Arc<str>>, Arc<str>)>,
-    max: usize,
-) {
+fn format_line(buf: &mut Vec<u8>, event: &Event<'_>, level: Level, span: &SpanPart, max: usize) {
     let meta = event.metadata();
     buf.extend_from_slice(b"{\"timestamp\":\"");
     write_timestamp(buf, SystemTime::now());
@@ -417,7 +448,7 @@ fn format_line(
     event.record(&mut visitor);
     if visitor.pass == Pass::Single && visitor.message_written {
         if visitor.span_pending {
-            write_span_part(visitor.buf, span);
+            write_span_part(visitor.buf, span, max);
         }
     } else {
         visitor.buf.truncate(mark);
@@ -427,20 +458,43 @@ fn format_line(
         if !visitor.message_written {
             visitor.buf.extend_from_slice(b",\"message\":\"\"");
         }
-        write_span_part(visitor.buf, span);
+        write_span_part(visitor.buf, span, max);
         visitor.pass = Pass::Fields;
         event.record(&mut visitor);
     }
     buf.extend_from_slice(b"}\n");
 }
 
-/// The span's ids and plain fields, as pre-rendered by [`SpanFields`].
-fn write_span_part(buf: &mut Vec<u8>, span: Option<&(Option<Arc<str>>, Arc<str>)>) {
-    if let Some((ids, fragment)) = span {
-        if let Some(ids) = ids {
-            buf.extend_from_slice(ids.as_bytes());
+/// Where a line's span context comes from.
+enum SpanPart {
+    /// A `tracing` span: its ids and plain fields as pre-rendered by [`SpanFields`].
+    Span {
+        ids: Option<Arc<str>>,
+        fragment: Arc<str>,
+    },
+    /// No `tracing` span: the current OpenTelemetry context's span and [`LogFields`].
+    CurrentContext,
+}
+
+/// The span's ids and plain fields.
+fn write_span_part(buf: &mut Vec<u8>, span: &SpanPart, max: usize) {
+    match span {
+        SpanPart::Span { ids, fragment } => {
+            if let Some(ids) = ids {
+                buf.extend_from_slice(ids.as_bytes());
+            }
+            buf.extend_from_slice(fragment.as_bytes());
         }
-        buf.extend_from_slice(fragment.as_bytes());
+        SpanPart::CurrentContext => opentelemetry::Context::map_current(|cx| {
+            let span = cx.span();
+            let sc = span.span_context();
+            if sc.is_valid() {
+                write_ids(buf, sc);
+                if let Some(fields) = cx.get::<LogFields>() {
+                    write_fields(buf, fields, max);
+                }
+            }
+        }),
     }
 }
 
@@ -487,7 +541,7 @@ struct EventVisitor<'a, 's> {
     buf: &'a mut Vec<u8>,
     message_written: bool,
     pass: Pass,
-    span: Option<&'s (Option<Arc<str>>, Arc<str>)>,
+    span: &'s SpanPart,
     /// The message was written in a single pass; the span part goes before the next field.
     span_pending: bool,
     /// Longest value written, bytes.
@@ -513,7 +567,7 @@ impl EventVisitor<'_, '_> {
             }
             if self.span_pending {
                 self.span_pending = false;
-                write_span_part(self.buf, self.span);
+                write_span_part(self.buf, self.span, self.max);
             }
         }
         match self.pass {

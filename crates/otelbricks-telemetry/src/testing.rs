@@ -199,6 +199,12 @@ impl Capture {
         &self.tracer_provider
     }
 
+    /// A tracer of the capture's provider, for middleware that starts spans with the
+    /// OpenTelemetry API (e.g. `otelbricks_http::HttpTraceLayer::tracer`).
+    pub fn tracer(&self, name: &'static str) -> opentelemetry_sdk::trace::SdkTracer {
+        opentelemetry::trace::TracerProvider::tracer(&self.tracer_provider, name)
+    }
+
     /// The propagators `install` uses by default (W3C trace context and baggage).
     pub fn propagator(&self) -> TextMapCompositePropagator {
         pipeline::propagator(&[PropagatorKind::TraceContext, PropagatorKind::Baggage])

@@ -134,6 +134,7 @@
 
 #![warn(missing_docs)]
 
+mod fields;
 #[cfg(feature = "http")]
 mod http;
 mod key;
@@ -141,6 +142,7 @@ mod propagator;
 mod traceparent;
 mod tracestate;
 
+pub use crate::fields::LogFields;
 #[cfg(feature = "http")]
 pub use crate::http::{HeaderMapExtractor, HeaderMapInjector};
 pub use crate::propagator::{ExtractReport, TRACEPARENT, TRACESTATE, W3CTraceContextPropagator};

@@ -13,26 +13,25 @@ use crate::classify::{ClassifyResponse, Outcome};
 use crate::status_str;
 
 pub(super) struct State<Res, C> {
-    /// The started OTel span (`None` when the tracing span is disabled).
-    pub otel_cx: Option<opentelemetry::Context>,
+    /// The context of the started server span: current while the inner future is polled.
+    pub otel_cx: opentelemetry::Context,
     pub on_response: Res,
     pub classify: C,
 }
 
 pin_project_lite::pin_project! {
-    /// The response future of [`HttpTrace`](super::HttpTrace): polls the inner future inside the
-    /// server span and records the response on it.
+    /// The response future of [`HttpTrace`](super::HttpTrace): polls the inner future with the
+    /// server span's context current, then records the response on the span and ends it.
     pub struct ResponseFuture<F, Res, C> {
         #[pin]
         inner: F,
-        span: tracing::Span,
         state: Option<State<Res, C>>,
     }
 }
 
 impl<F, Res, C> ResponseFuture<F, Res, C> {
-    pub(super) fn new(inner: F, span: tracing::Span, state: Option<State<Res, C>>) -> Self {
-        ResponseFuture { inner, span, state }
+    pub(super) fn new(inner: F, state: Option<State<Res, C>>) -> Self {
+        ResponseFuture { inner, state }
     }
 }
 
@@ -46,12 +45,17 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let _enter = this.span.enter();
+        let Some(state) = this.state.as_ref() else {
+            // Excluded, or already complete.
+            return this.inner.poll(cx);
+        };
+        let attached = state.otel_cx.clone().attach();
         let result = ready!(this.inner.poll(cx));
-        if let Some(state) = this.state.take()
-            && let Some(cx) = &state.otel_cx
-        {
-            record_result(&cx.span(), &state, &result);
+        drop(attached);
+        if let Some(state) = this.state.take() {
+            let span = state.otel_cx.span();
+            record_result(&span, &state, &result);
+            span.end();
         }
         Poll::Ready(result)
     }

@@ -13,10 +13,17 @@
 //! - extracts `traceparent`/`tracestate`/`baggage` with the global propagator and applies the
 //!   [edge policy](IncomingTraceContext) (default: continue the caller's trace, ignoring an
 //!   unsampled flag);
-//! - opens a `tracing` span (target `otelbricks_http`) that tracing-opentelemetry exports as the
-//!   server span, with the fields `request_id` and `user_id` when [`RequestIdLayer`] and
-//!   [`UserIdLayer`] ran before it, so every log line of the request carries them and its trace
-//!   and span ids; spans the handler opens are its children;
+//! - starts the server span with the OpenTelemetry API (the global tracer provider's tracer
+//!   `otelbricks-http`, or the one given to [`HttpTraceLayer::tracer`]) and makes its context
+//!   current while the inner service runs: spans the handler opens, with `tracing` or with the
+//!   OpenTelemetry API, are its children, and every log line of the request carries its trace and
+//!   span ids, both the JSON lines of `otelbricks-telemetry` and the OpenTelemetry log records of
+//!   the log bridge. [`RequestIdLayer`] and [`UserIdLayer`], when they ran before it, put
+//!   `request_id` and `user_id` in that context as
+//!   [`LogFields`](otelbricks_trace_context::LogFields), which the JSON lines carry too. There is
+//!   no `tracing` span for the request (it would cost as much again as the span itself): in a
+//!   handler, the server span is `opentelemetry::Context::current()`, not
+//!   `tracing::Span::current()`;
 //! - names it `{method} {route}`, or `{method}` when no route matched ([`DefaultSpanName`]);
 //! - sets the semantic-convention attributes `http.request.method`, `http.route` (absent when no
 //!   route matched), `url.scheme`, `url.path`, `network.protocol.version`,
@@ -71,6 +78,11 @@ pub use hooks::{DefaultSpanName, MakeSpanName, OnRequest, OnResponse};
 pub use incoming::IncomingTraceContext;
 pub use service::HttpTrace;
 
+use std::sync::Arc;
+
+use opentelemetry::global::BoxedTracer;
+use opentelemetry::trace::Tracer;
+
 use crate::classify::{ClassifyResponse, ServerErrorsAsFailures};
 
 /// Wraps each request in a server span. See the [module docs](self).
@@ -81,6 +93,7 @@ pub struct HttpTraceLayer<N = DefaultSpanName, Req = (), Res = (), C = ServerErr
     on_response: Res,
     classify: C,
     incoming: IncomingTraceContext,
+    tracer: Option<Arc<BoxedTracer>>,
 }
 
 impl HttpTraceLayer {
@@ -99,6 +112,7 @@ impl<N, Req, Res, C> HttpTraceLayer<N, Req, Res, C> {
             on_response: self.on_response,
             classify: self.classify,
             incoming: self.incoming,
+            tracer: self.tracer,
         }
     }
 
@@ -110,6 +124,7 @@ impl<N, Req, Res, C> HttpTraceLayer<N, Req, Res, C> {
             on_response: self.on_response,
             classify: self.classify,
             incoming: self.incoming,
+            tracer: self.tracer,
         }
     }
 
@@ -122,6 +137,7 @@ impl<N, Req, Res, C> HttpTraceLayer<N, Req, Res, C> {
             on_response,
             classify: self.classify,
             incoming: self.incoming,
+            tracer: self.tracer,
         }
     }
 
@@ -133,6 +149,7 @@ impl<N, Req, Res, C> HttpTraceLayer<N, Req, Res, C> {
             on_response: self.on_response,
             classify,
             incoming: self.incoming,
+            tracer: self.tracer,
         }
     }
 
@@ -141,6 +158,32 @@ impl<N, Req, Res, C> HttpTraceLayer<N, Req, Res, C> {
         self.incoming = incoming;
         self
     }
+
+    /// Starts spans with `tracer` instead of the global tracer provider's tracer
+    /// `otelbricks-http` (looked up per request, so a provider installed later is used).
+    pub fn tracer<T>(mut self, tracer: T) -> Self
+    where
+        T: Tracer + Send + Sync + 'static,
+        T::Span: Send + Sync + 'static,
+    {
+        self.tracer = Some(shared(tracer));
+        self
+    }
+
+    /// The tracer as [`HttpServerLayer`](crate::HttpServerLayer) keeps it.
+    pub(crate) fn shared_tracer(mut self, tracer: Option<Arc<BoxedTracer>>) -> Self {
+        self.tracer = tracer;
+        self
+    }
+}
+
+/// A tracer as the layers keep it: boxed once, shared by every clone of the service.
+pub(crate) fn shared<T>(tracer: T) -> Arc<BoxedTracer>
+where
+    T: Tracer + Send + Sync + 'static,
+    T::Span: Send + Sync + 'static,
+{
+    Arc::new(BoxedTracer::new(Box::new(tracer)))
 }
 
 impl<S, N: Clone, Req: Clone, Res: Clone, C: Clone> tower::Layer<S>
@@ -156,6 +199,7 @@ impl<S, N: Clone, Req: Clone, Res: Clone, C: Clone> tower::Layer<S>
             on_response: self.on_response.clone(),
             classify: self.classify.clone(),
             incoming: self.incoming,
+            tracer: self.tracer.clone(),
         }
     }
 }

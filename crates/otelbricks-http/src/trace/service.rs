@@ -3,10 +3,13 @@
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
-use opentelemetry::trace::TraceContextExt as _;
-use opentelemetry::{KeyValue, StringValue};
+use std::sync::OnceLock;
+
+use opentelemetry::global::BoxedTracer;
+use opentelemetry::trace::{Link, SpanBuilder, SpanKind, TraceContextExt as _, Tracer as _};
+use opentelemetry::{InstrumentationScope, KeyValue, StringValue};
+use otelbricks_trace_context::LogFields;
 use tower::Service;
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::future::{ResponseFuture, State};
 use super::hooks::{MakeSpanName, OnRequest};
@@ -26,6 +29,7 @@ pub struct HttpTrace<S, N, Req, Res, C> {
     pub(super) on_response: Res,
     pub(super) classify: C,
     pub(super) incoming: IncomingTraceContext,
+    pub(super) tracer: Option<std::sync::Arc<BoxedTracer>>,
 }
 
 /// `server.address` and `server.port` from the `Host` header (or the URI's authority).
@@ -114,46 +118,56 @@ where
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
         if crate::exclude::is_excluded(&req) {
-            return ResponseFuture::new(self.inner.call(req), tracing::Span::none(), None);
+            return ResponseFuture::new(self.inner.call(req), None);
         }
-        let name = self.make_span_name.span_name(&req);
-        // Only what log lines need (and the OTel name and kind) are tracing fields; the
-        // semantic-convention attributes go straight onto the OTel span builder.
-        let span = tracing::info_span!(
-            target: "otelbricks_http",
-            "HTTP request",
-            otel.name = &*name,
-            otel.kind = "server",
-            request_id = req.extensions().get::<RequestId>().map(RequestId::as_str),
-            user_id = req.extensions().get::<UserId>().map(UserId::as_str),
-        );
-        // The OTel span, started here: attributes then go onto it in one call, and the response
-        // is recorded through this context, without a tracing-opentelemetry lookup per attribute.
-        let mut otel_cx = None;
-        if !span.is_disabled() {
-            let extracted = opentelemetry::global::get_text_map_propagator(|p| {
-                p.extract(&HeaderExtractor(req.headers()))
-            });
-            let (parent, link) = resolve(self.incoming, extracted);
-            // A context without a valid remote span (absent or malformed) leaves the span a root.
-            let _ = span.set_parent(parent);
-            if let Some(link) = link {
-                span.add_link(link);
-            }
-            let mut attributes = Vec::with_capacity(12);
-            request_attributes(&req, &mut attributes);
-            self.on_request.on_request(&req, &mut attributes);
-            let cx = span.context();
-            cx.span().set_attributes(attributes);
-            otel_cx = Some(cx);
+        let extracted = opentelemetry::global::get_text_map_propagator(|p| {
+            p.extract(&HeaderExtractor(req.headers()))
+        });
+        // A context without a valid remote span (absent or malformed) leaves the span a root.
+        let (parent, link) = resolve(self.incoming, extracted);
+        let mut attributes = Vec::with_capacity(12);
+        request_attributes(&req, &mut attributes);
+        self.on_request.on_request(&req, &mut attributes);
+        let mut builder = SpanBuilder::from_name(self.make_span_name.span_name(&req))
+            .with_kind(SpanKind::Server)
+            .with_attributes(attributes);
+        if let Some(link) = link {
+            builder = builder.with_links(vec![Link::with_context(link)]);
+        }
+        let span = match &self.tracer {
+            Some(tracer) => tracer.build_with_context(builder, &parent),
+            None => global_tracer().build_with_context(builder, &parent),
+        };
+        let mut fields = LogFields::new();
+        if let Some(id) = req.extensions().get::<RequestId>() {
+            fields = fields.with("request_id", id.as_str());
+        }
+        if let Some(id) = req.extensions().get::<UserId>() {
+            fields = fields.with("user_id", id.as_str());
+        }
+        let mut otel_cx = parent.with_span(span);
+        if !fields.is_empty() {
+            otel_cx = otel_cx.with_value(fields);
         }
         let state = State {
             otel_cx,
             on_response: self.on_response.clone(),
             classify: self.classify.clone(),
         };
-        // Not entered for `call`: services do their work when polled (tower's contract), and
-        // every poll runs inside the span.
-        ResponseFuture::new(self.inner.call(req), span, Some(state))
+        // Not attached for `call`: services do their work when polled (tower's contract), and
+        // every poll runs with the span's context current.
+        ResponseFuture::new(self.inner.call(req), Some(state))
     }
+}
+
+/// The global tracer provider's tracer for this crate, looked up per request (a few hundred
+/// instructions) so that a provider installed after the layer was built is the one used.
+fn global_tracer() -> BoxedTracer {
+    static SCOPE: OnceLock<InstrumentationScope> = OnceLock::new();
+    let scope = SCOPE.get_or_init(|| {
+        InstrumentationScope::builder(crate::metrics::METER_NAME)
+            .with_version(env!("CARGO_PKG_VERSION"))
+            .build()
+    });
+    opentelemetry::global::tracer_with_scope(scope.clone())
 }
