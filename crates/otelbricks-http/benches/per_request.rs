@@ -10,7 +10,9 @@
 //! # (Ir of the second − Ir of the first) / 1000 = instructions per request
 //! ```
 //!
-//! Stacks: `bare`, `ours` (`HttpServerLayer`), `otel_tower+trace_layer`, `sdk_floor` (as in the
+//! Stacks: `bare`, `ours` (`HttpServerLayer`), `signals` (only the three layers that emit
+//! signals: `HttpTraceLayer` + `HttpMetricsLayer` + `RequestLogLayer`, no request id, user id,
+//! `X-Process-Time` or panic catching), `otel_tower+trace_layer`, `sdk_floor` (as in the
 //! `server_layer` bench); `axum_tracing_otel`, axum-tracing-opentelemetry's `OtelInResponseLayer` +
 //! `OtelAxumLayer` as its README sets them up, with the `tracing-opentelemetry` layer, propagator
 //! and filter directive wired as init-tracing-opentelemetry wires them
@@ -72,6 +74,12 @@ fn main() {
     let app: Router = match stack.as_str() {
         "bare" => router(),
         "ours" => router().layer(otelbricks_http::HttpServerLayer::new()),
+        "signals" => router().layer(
+            tower::ServiceBuilder::new()
+                .layer(otelbricks_http::HttpTraceLayer::new())
+                .layer(otelbricks_http::HttpMetricsLayer::new())
+                .layer(otelbricks_http::RequestLogLayer::new()),
+        ),
         "otel_tower+trace_layer" => router()
             .layer(opentelemetry_instrumentation_tower::http::server::Layer::new())
             .layer(tower_http::trace::TraceLayer::new_for_http()),

@@ -33,11 +33,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use http::{HeaderValue, Request, Response};
+use http::{HeaderName, HeaderValue, Request, Response};
 use tower::{Layer, Service};
 
 /// The header that carries the request id, in and out.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// [`REQUEST_ID_HEADER`] as a header name, so no lookup parses the name again.
+static X_REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
 
 /// Longest incoming request id kept.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
@@ -61,11 +64,15 @@ pub struct RequestId(HeaderValue);
 impl RequestId {
     /// A fresh random id (UUID v4).
     pub fn generate() -> Self {
-        let mut buf = uuid::Uuid::encode_buffer();
-        let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
-        RequestId(HeaderValue::from_str(text).unwrap_or_else(|_| {
-            unreachable!("a hyphenated UUID is 36 ASCII characters, a valid header value")
-        }))
+        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+        // Shared from the start: the clone in the request's extensions and the response header
+        // then share one allocation (a copied `HeaderValue` allocates again on its first clone).
+        RequestId(
+            HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(buf)).unwrap_or_else(|_| {
+                unreachable!("a hyphenated UUID is 36 ASCII characters, a valid header value")
+            }),
+        )
     }
 
     /// The incoming id if it is acceptable: 1 to [`MAX_REQUEST_ID_LEN`] characters out of
@@ -132,7 +139,7 @@ fn request_id_of<B>(req: &Request<B>) -> RequestId {
         .and_then(|id| RequestId::from_header(id.header_value()))
         .or_else(|| {
             req.headers()
-                .get(REQUEST_ID_HEADER)
+                .get(&X_REQUEST_ID)
                 .and_then(RequestId::from_header)
         })
         .unwrap_or_else(RequestId::generate)
@@ -185,7 +192,7 @@ where
         let this = self.project();
         let mut res = ready!(this.inner.poll(cx));
         if let (Ok(res), Some(id)) = (&mut res, this.id.take()) {
-            res.headers_mut().insert(REQUEST_ID_HEADER, id.0);
+            res.headers_mut().insert(X_REQUEST_ID.clone(), id.0);
         }
         Poll::Ready(res)
     }

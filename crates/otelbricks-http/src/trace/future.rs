@@ -69,13 +69,16 @@ fn record_result<Res: OnResponse<B>, C: ClassifyResponse, B, E>(
     let error_type = match result {
         Ok(res) => {
             let status = res.status();
-            let mut attributes = Vec::with_capacity(2);
-            attributes.push(KeyValue::new(
+            span.set_attribute(KeyValue::new(
                 "http.response.status_code",
                 i64::from(status.as_u16()),
             ));
-            state.on_response.on_response(res, &mut attributes);
-            span.set_attributes(attributes);
+            // Allocates only if the hook adds attributes.
+            let mut extra = Vec::new();
+            state.on_response.on_response(res, &mut extra);
+            if !extra.is_empty() {
+                span.set_attributes(extra);
+            }
             match Outcome::of(res, &state.classify) {
                 Outcome::Ok => None,
                 Outcome::FailedStatus => Some(opentelemetry::Value::from(status_str(status))),
