@@ -173,6 +173,15 @@ async fn handler_spans_and_log_records_belong_to_the_server_span() {
         );
     }
 
+    // The server span carries the request id the lines carry.
+    let span_request_id = server
+        .attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == "request_id")
+        .map(|kv| kv.value.to_string())
+        .expect("request_id on the server span");
+    assert_eq!(line("Request completed")["request_id"], span_request_id);
+
     // OpenTelemetry log records: the same trace context.
     let records = capture.log_records();
     for (message, span_id) in [

@@ -3,7 +3,7 @@
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::{Link, SpanBuilder, SpanKind, TraceContextExt as _, Tracer as _};
@@ -125,8 +125,28 @@ where
         });
         // A context without a valid remote span (absent or malformed) leaves the span a root.
         let (parent, link) = resolve(self.incoming, extracted);
-        let mut attributes = Vec::with_capacity(12);
+        let mut attributes = Vec::with_capacity(14);
         request_attributes(&req, &mut attributes);
+        // `request_id` and `user_id` are span attributes (a trace can be found by either) and
+        // the fields of every log line of the request; both share one copy of each value.
+        let mut fields = LogFields::new();
+        let ids = [
+            (
+                "request_id",
+                req.extensions().get::<RequestId>().map(RequestId::as_str),
+            ),
+            (
+                "user_id",
+                req.extensions().get::<UserId>().map(UserId::as_str),
+            ),
+        ];
+        for (name, value) in ids {
+            if let Some(value) = value {
+                let value: Arc<str> = Arc::from(value);
+                attributes.push(KeyValue::new(name, StringValue::from(value.clone())));
+                fields = fields.with(name, value);
+            }
+        }
         self.on_request.on_request(&req, &mut attributes);
         let mut builder = SpanBuilder::from_name(self.make_span_name.span_name(&req))
             .with_kind(SpanKind::Server)
@@ -138,13 +158,6 @@ where
             Some(tracer) => tracer.build_with_context(builder, &parent),
             None => global_tracer().build_with_context(builder, &parent),
         };
-        let mut fields = LogFields::new();
-        if let Some(id) = req.extensions().get::<RequestId>() {
-            fields = fields.with("request_id", id.as_str());
-        }
-        if let Some(id) = req.extensions().get::<UserId>() {
-            fields = fields.with("user_id", id.as_str());
-        }
         let mut otel_cx = parent.with_span(span);
         if !fields.is_empty() {
             otel_cx = otel_cx.with_value(fields);
