@@ -409,7 +409,9 @@ impl TelemetryBuilder {
     /// [`build`](Self::build) then sets the global tracer provider, meter provider or text-map
     /// propagator. The providers are on the guard ([`TelemetryGuard::tracer_provider`],
     /// [`TelemetryGuard::meter_provider`]); `opentelemetry::global::meter(...)` and the
-    /// HTTP layers' global propagator are then the application's to set. The SDK's own queue
+    /// HTTP layers' global propagator are then the application's to set, and the HTTP server
+    /// layer's spans need its tracer (`HttpServerLayer::tracer(guard.tracer_provider()…)`), since
+    /// it starts them with the OpenTelemetry API, not through `tracing`. The SDK's own queue
     /// metrics (`otel_sdk_processor_*`, spans and log records dropped by a full queue) register on
     /// the global meter provider, so they are not reported unless the application sets it to
     /// [`TelemetryGuard::meter_provider`] before calling `build`.
