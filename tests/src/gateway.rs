@@ -589,24 +589,18 @@ pub fn post_traces(
     url: &str,
     request: &ExportTraceServiceRequest,
 ) -> Result<(), StackError> {
-    let http = |reason: String| StackError::Http {
-        url: url.to_string(),
-        reason,
-    };
     let resp = client
         .post(url)
         .header("content-type", "application/x-protobuf")
         .body(request.encode_to_vec())
         .send()
-        .map_err(|e| http(e.to_string()))?;
+        .map_err(StackError::http(url))?;
     let status = resp.status();
     if status.is_success() {
         Ok(())
     } else {
-        Err(http(format!(
-            "HTTP {status}: {}",
-            resp.text().unwrap_or_default()
-        )))
+        let text = resp.text().unwrap_or_default();
+        Err(StackError::http(url)(format!("HTTP {status}: {text}")))
     }
 }
 

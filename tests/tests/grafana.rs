@@ -634,32 +634,23 @@ fn span_metric_labels_of_the_collector_build() -> (BTreeSet<String>, String) {
             ]
         }]}]
     }]});
-    let client = reqwest::blocking::Client::new();
-    let resp = client
-        .post(format!("http://127.0.0.1:{}/v1/traces", ports.otlp_http))
-        .json(&span)
-        .send()
-        .expect("OTLP/HTTP export");
-    assert!(resp.status().is_success(), "export: {}", resp.status());
+    stack_tests::http::post_json(
+        &format!("http://127.0.0.1:{}/v1/traces", ports.otlp_http),
+        &span,
+    )
+    .expect("OTLP/HTTP export");
     let exporter = format!("http://127.0.0.1:{}/metrics", ports.collector_exporter);
-    let line = stack_tests::eventually(Duration::from_secs(60), Duration::from_secs(1), || {
-        let text = client.get(&exporter).send().ok()?.text().ok()?;
-        text.lines()
-            .find(|l| l.starts_with("traces_span_metrics_calls_total{"))
-            .map(str::to_owned)
+    let sample = stack_tests::eventually(Duration::from_secs(60), Duration::from_secs(1), || {
+        let metrics = stack_tests::exposition::scrape(&exporter).ok()?;
+        metrics
+            .named("traces_span_metrics_calls_total")
+            .next()
+            .cloned()
     })
     .expect("the span metric appears on the collector's exporter");
     collector.stop(Duration::from_secs(5));
-    let inner = line
-        .split_once('{')
-        .and_then(|(_, r)| r.rsplit_once('}'))
-        .map(|(l, _)| l)
-        .unwrap_or("");
-    let names = inner
-        .split(',')
-        .filter_map(|kv| kv.split_once('=').map(|(k, _)| k.trim().to_owned()))
-        .collect();
-    (names, line)
+    let names = sample.labels.keys().cloned().collect();
+    (names, format!("{sample:?}"))
 }
 
 #[test]
