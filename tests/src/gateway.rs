@@ -595,13 +595,7 @@ pub fn post_traces(
         .body(request.encode_to_vec())
         .send()
         .map_err(StackError::http(url))?;
-    let status = resp.status();
-    if status.is_success() {
-        Ok(())
-    } else {
-        let text = resp.text().unwrap_or_default();
-        Err(StackError::http(url)(format!("HTTP {status}: {text}")))
-    }
+    crate::http::success(url, resp)
 }
 
 /// A directory's log files joined for a failure message: the last `lines` lines of each.

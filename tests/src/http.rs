@@ -53,6 +53,11 @@ pub fn post_json(url: &str, body: &Value) -> Result<(), StackError> {
         .json(body)
         .send()
         .map_err(StackError::http(url))?;
+    success(url, resp)
+}
+
+/// `Ok` for a 2xx answer to a request to `url`; else an error with the status and the body.
+pub fn success(url: &str, resp: reqwest::blocking::Response) -> Result<(), StackError> {
     let status = resp.status();
     if status.is_success() {
         Ok(())
