@@ -16,19 +16,10 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 use stack_tests::paths::repo_root;
-use stack_tests::rules::{assert_caught, assert_clean};
+use stack_tests::rules::{assert_caught, assert_clean, read, yaml};
 
 // ---------------------------------------------------------------------------------------------------
 // Reading the files
-
-fn read(rel: &str) -> String {
-    let path = repo_root().join(rel);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
-fn yaml(text: &str) -> Value {
-    serde_norway::from_str(text).unwrap_or_else(|e| panic!("invalid YAML: {e}"))
-}
 
 fn compose() -> Value {
     yaml(&read("docker-compose.yml"))

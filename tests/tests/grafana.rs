@@ -17,6 +17,7 @@ use stack_tests::grafana::{
     logql_label_names, parse_promql, provisioned_datasources, substitute, variables_in,
 };
 use stack_tests::paths::repo_root;
+use stack_tests::rules::{read, yaml};
 
 fn dashboards() -> Vec<Dashboard> {
     grafana::load_dashboards(&grafana::dashboards_dir()).unwrap_or_else(|e| panic!("{e}"))
@@ -28,15 +29,6 @@ fn datasource_uids() -> BTreeMap<String, String> {
         .into_iter()
         .map(|d| (d.uid, d.kind))
         .collect()
-}
-
-fn yaml(rel: &str) -> (String, Value) {
-    let path = repo_root().join(rel);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let v =
-        serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{rel} is not valid YAML: {e}"));
-    (text, v)
 }
 
 /// Grafana's built-in variables a dashboard may use without defining them.
@@ -437,7 +429,7 @@ fn datasources_link_metrics_logs_and_traces_in_every_direction() {
 /// written `$${...}` / `$$__...` to survive. Reads the raw text, before any YAML unescaping.
 #[test]
 fn grafana_variables_in_provisioning_files_are_escaped_from_env_expansion() {
-    let (raw, _) = yaml("grafana/provisioning/datasources/datasources.yml");
+    let raw = read("grafana/provisioning/datasources/datasources.yml");
     for (i, line) in raw.lines().enumerate() {
         let code = line.split(" #").next().unwrap_or("");
         if code.trim_start().starts_with('#') {
@@ -463,7 +455,7 @@ fn grafana_variables_in_provisioning_files_are_escaped_from_env_expansion() {
 
 #[test]
 fn the_dashboard_provider_loads_the_mounted_dashboards_into_a_folder() {
-    let (_, v) = yaml("grafana/provisioning/dashboards/dashboards.yml");
+    let v = yaml(&read("grafana/provisioning/dashboards/dashboards.yml"));
     let providers = v
         .get("providers")
         .and_then(Value::as_array)
@@ -481,8 +473,7 @@ fn the_dashboard_provider_loads_the_mounted_dashboards_into_a_folder() {
         Some("/var/lib/grafana/dashboards")
     );
     // docker-compose.yml mounts grafana/dashboards at that path and the provisioning directory.
-    let compose = std::fs::read_to_string(repo_root().join("docker-compose.yml"))
-        .expect("docker-compose.yml");
+    let compose = read("docker-compose.yml");
     assert!(
         compose.contains("./grafana/dashboards:/var/lib/grafana/dashboards"),
         "compose mount changed"

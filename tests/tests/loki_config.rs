@@ -9,16 +9,7 @@
 //! broken copy.
 
 use serde_json::{Value, json};
-use stack_tests::paths::repo_root;
-
-fn read(rel: &str) -> String {
-    let path = repo_root().join(rel);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
-fn yaml(text: &str) -> Value {
-    serde_norway::from_str(text).unwrap_or_else(|e| panic!("invalid YAML: {e}"))
-}
+use stack_tests::rules::{assert_caught, assert_clean, read, yaml};
 
 fn loki() -> Value {
     yaml(&read("loki/config.yaml"))
@@ -36,21 +27,6 @@ fn at<'a>(v: &'a Value, pointer: &str) -> Option<&'a Value> {
 
 fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
     at(v, pointer).and_then(Value::as_str)
-}
-
-fn assert_clean(rule: &str, violations: Vec<String>) {
-    assert!(
-        violations.is_empty(),
-        "{rule}:\n  {}",
-        violations.join("\n  ")
-    );
-}
-
-fn assert_caught(violations: &[String], needle: &str) {
-    assert!(
-        violations.iter().any(|v| v.contains(needle)),
-        "expected a violation mentioning {needle:?}, got {violations:#?}"
-    );
 }
 
 // ---------------------------------------------------------------------------------------------------

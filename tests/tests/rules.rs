@@ -14,6 +14,7 @@ use serde_json::Value;
 use stack_tests::bins::which;
 use stack_tests::grafana::{self, Rule, RuleKind};
 use stack_tests::paths::{cache_dir, repo_root};
+use stack_tests::rules::read;
 
 const SEVERITIES: &[&str] = &["info", "warning", "error", "critical"];
 const ANNOTATIONS: &[&str] = &["summary", "description", "runbook_url", "dashboard_url"];
@@ -419,7 +420,7 @@ fn every_rule_file_is_loaded_by_a_promtool_test() {
 
 /// The runbook page every `runbook_url` points into: docs/alerts.md under the workspace's `repository`.
 fn runbook_page() -> String {
-    let cargo = std::fs::read_to_string(repo_root().join("Cargo.toml")).expect("Cargo.toml");
+    let cargo = read("Cargo.toml");
     let repo = cargo
         .lines()
         .find_map(|l| l.trim().strip_prefix("repository = "))
@@ -451,7 +452,7 @@ fn markdown_anchors(text: &str) -> BTreeSet<String> {
 #[test]
 fn runbook_and_dashboard_links_are_absolute_and_lead_somewhere() {
     let page = runbook_page();
-    let doc = std::fs::read_to_string(repo_root().join("docs/alerts.md")).expect("docs/alerts.md");
+    let doc = read("docs/alerts.md");
     let anchors = markdown_anchors(&doc);
     for a in alerts() {
         let runbook = &a.annotations["runbook_url"];
@@ -478,8 +479,7 @@ fn runbook_and_dashboard_links_are_absolute_and_lead_somewhere() {
 }
 
 fn alertmanager() -> (String, Value) {
-    let text = std::fs::read_to_string(repo_root().join("alertmanager/alertmanager.yml"))
-        .expect("alertmanager.yml");
+    let text = read("alertmanager/alertmanager.yml");
     let v = serde_norway::from_str(&text).expect("alertmanager.yml is YAML");
     (text, v)
 }
@@ -697,8 +697,7 @@ fn the_webhook_urls_are_the_native_harness_placeholders() {
 }
 
 fn prometheus_config() -> Value {
-    let text = std::fs::read_to_string(repo_root().join("prometheus/prometheus.yml"))
-        .expect("prometheus.yml");
+    let text = read("prometheus/prometheus.yml");
     serde_norway::from_str(&text).expect("prometheus.yml is YAML")
 }
 
@@ -766,8 +765,7 @@ fn app_series_are_identified_by_host_not_by_a_per_start_instance_id() {
             .iter()
             .any(|r| r["action"] == "labeldrop" && r["regex"] == "process_pid")
     );
-    let collector = std::fs::read_to_string(repo_root().join("otel-collector/config.yaml"))
-        .expect("collector config");
+    let collector = read("otel-collector/config.yaml");
     let collector: Value = serde_norway::from_str(&collector).expect("YAML");
     let included = &collector["exporters"]["prometheus"]["resource_constant_labels"]["included"];
     assert!(
@@ -780,7 +778,7 @@ fn app_series_are_identified_by_host_not_by_a_per_start_instance_id() {
 
 #[test]
 fn compose_keeps_the_thirty_days_the_slo_is_computed_over() {
-    let compose = std::fs::read_to_string(repo_root().join("docker-compose.yml")).expect("compose");
+    let compose = read("docker-compose.yml");
     let compose: Value = serde_norway::from_str(&compose).expect("YAML");
     let args: Vec<&str> = compose["services"]["prometheus"]["command"]
         .as_array()
