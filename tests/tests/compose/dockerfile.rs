@@ -1,9 +1,11 @@
 //! The image the compose file builds: the `Dockerfile` (multi-stage, pinned, non-root, a Rust new enough for
 //! the workspace, a locked build) and `.dockerignore` (no build outputs, git data, logs or env files).
 
-use crate::services::image_tag;
-use stack_tests::rules::{assert_caught, assert_clean, read};
 use std::collections::BTreeSet;
+
+use stack_tests::rules::{assert_caught, assert_clean, read};
+
+use crate::services::image_tag;
 
 /// Logical lines (backslash continuations joined), comments dropped.
 fn dockerfile_lines(text: &str) -> Vec<String> {

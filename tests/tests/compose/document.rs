@@ -3,8 +3,9 @@
 //! `${VAR-default}`, `${VAR:?message}`, `${VAR?message}` in compose files, `${env:VAR}` /
 //! `${env:VAR:-default}` in collector-style configs.
 
-use serde_json::Value;
 use std::collections::BTreeMap;
+
+use serde_json::Value;
 
 pub(crate) fn services(doc: &Value) -> Vec<(&str, &Value)> {
     doc.get("services")

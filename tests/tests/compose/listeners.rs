@@ -1,12 +1,14 @@
 //! What the services listen on and where they report readiness, derived from the config files they run: the
 //! other side every port, healthcheck and target rule is checked against.
 
-use crate::compose;
-use crate::document::{command, effective_env, env_of, flag, port_of, service};
-use serde_json::Value;
-use stack_tests::rules::{read, yaml};
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
+
+use serde_json::Value;
+use stack_tests::rules::{read, yaml};
+
+use crate::compose;
+use crate::document::{command, effective_env, env_of, flag, port_of, service};
 
 /// The agent/gateway tier of the `scale` profile: (service, the collector config it runs).
 pub(crate) const SCALE_TIER: [(&str, &str); 3] = [

@@ -1,15 +1,17 @@
 //! Files and data on disk: bind-mounted host paths exist and are read-only, config files named on a command
 //! line are mounted, stateful services keep their data on declared named volumes.
 
-use crate::document::{MountKind, command, flag, mounts, service, services};
-use crate::listeners::Stack;
-use crate::{broken, compose};
+use std::collections::BTreeSet;
+use std::path::Path;
+
 use serde_json::Value;
 use serde_json::json;
 use stack_tests::paths::repo_root;
 use stack_tests::rules::{assert_caught, assert_clean};
-use std::collections::BTreeSet;
-use std::path::Path;
+
+use crate::document::{MountKind, command, flag, mounts, service, services};
+use crate::listeners::Stack;
+use crate::{broken, compose};
 
 fn host_path_violations(doc: &Value, root: &Path) -> Vec<String> {
     let mut v = Vec::new();

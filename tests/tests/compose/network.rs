@@ -1,13 +1,15 @@
 //! Ports and addresses: published ports bound to loopback and listened on, Prometheus targets, the app's
 //! OTLP export, and the agent/gateway tier of the `scale` profile.
 
-use crate::document::{condition_on, interpolations, port_of, scalar, service, services};
-use crate::listeners::{SCALE_TIER, Stack};
-use crate::{broken, compose};
+use std::collections::BTreeSet;
+
 use serde_json::Value;
 use serde_json::json;
 use stack_tests::rules::{assert_caught, assert_clean, read, yaml};
-use std::collections::BTreeSet;
+
+use crate::document::{condition_on, interpolations, port_of, scalar, service, services};
+use crate::listeners::{SCALE_TIER, Stack};
+use crate::{broken, compose};
 
 /// Published ports: `127.0.0.1:host:container[/proto]` or the long form with `host_ip: 127.0.0.1`.
 fn published_ports(svc: &Value) -> Vec<(Option<String>, Option<u16>, String)> {

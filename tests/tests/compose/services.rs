@@ -2,6 +2,10 @@
 //! that probes its readiness endpoint with a program the container has, a restart policy, and `depends_on`
 //! conditions its dependencies can meet.
 
+use serde_json::Value;
+use serde_json::json;
+use stack_tests::rules::{assert_caught, assert_clean, read};
+
 use crate::dockerfile::final_stage;
 use crate::document::{
     MountKind, command, condition_on, depends_on, healthcheck_test, is_one_shot, mounts, service,
@@ -9,9 +13,6 @@ use crate::document::{
 };
 use crate::listeners::Stack;
 use crate::{broken, compose};
-use serde_json::Value;
-use serde_json::json;
-use stack_tests::rules::{assert_caught, assert_clean, read};
 
 fn schema_violations(doc: &Value) -> Vec<String> {
     let schema: Value = serde_json::from_str(&read("tests/schemas/compose-spec.json"))

@@ -1,15 +1,17 @@
 //! Environment variables and secrets: no literal secret, every interpolated variable documented in
 //! `.env.example`, every variable a config reads set or defaulted, every variable set on the app read by it.
 
-use crate::document::{env_of, interpolations, service, services};
-use crate::listeners::SCALE_TIER;
-use crate::{broken, compose};
+use std::collections::BTreeMap;
+use std::path::Path;
+
 use serde_json::Value;
 use serde_json::json;
 use stack_tests::paths::repo_root;
 use stack_tests::rules::{assert_caught, assert_clean, read};
-use std::collections::BTreeMap;
-use std::path::Path;
+
+use crate::document::{env_of, interpolations, service, services};
+use crate::listeners::SCALE_TIER;
+use crate::{broken, compose};
 
 fn looks_secret(key: &str) -> bool {
     let k = key.to_ascii_uppercase();
