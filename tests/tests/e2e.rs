@@ -373,7 +373,7 @@ fn dashboards_have_data(stack: &Stack) -> Result<String, String> {
 
 /// Series the collector creates only at the first failed export (Jaeger or Loki down for the whole retry
 /// period, 5 min) or the first item its full sending queue refuses: a healthy stack cannot show them. The
-/// send_failed names were read from a collector whose exports failed (see `tests/src/grafana.rs`), the
+/// send_failed names were read from a collector whose exports failed (see `tests/src/grafana/mod.rs`), the
 /// enqueue_failed ones from the collector's exporterhelper documentation (v0.165.0); the telemetry dashboard
 /// shows 0 for them until then.
 const EVENT_ONLY: [&str; 5] = [
