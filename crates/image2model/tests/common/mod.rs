@@ -134,32 +134,39 @@ pub async fn create_batch(router: &Router, file_ids: &[String]) -> (String, Vec<
     (v["batch_id"].as_str().expect("batch_id").to_owned(), ids)
 }
 
+/// Polls `GET uri` (which must answer 200) until `done` accepts the body; panics after `limit` with the
+/// last body.
+pub async fn wait_for(
+    router: &Router,
+    uri: &str,
+    limit: Duration,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let mut last = serde_json::Value::Null;
+    let found = eventually(limit, async || {
+        let (status, v) = send_json(router, get(uri)).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        last = v.clone();
+        done(&v).then_some(v)
+    })
+    .await;
+    found.unwrap_or_else(|| panic!("{uri} not there within {limit:?}: {last}"))
+}
+
 /// Polls the job until it is terminal (panics after `limit`).
 pub async fn wait_job(router: &Router, job_id: &str, limit: Duration) -> serde_json::Value {
-    let start = Instant::now();
-    loop {
-        let (status, v) = send_json(router, get(&format!("/api/v1/jobs/{job_id}"))).await;
-        assert_eq!(status, StatusCode::OK, "{v}");
-        if v["status"] == "succeeded" || v["status"] == "failed" {
-            return v;
-        }
-        assert!(start.elapsed() < limit, "job {job_id} stuck: {v}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for(router, &format!("/api/v1/jobs/{job_id}"), limit, |v| {
+        v["status"] == "succeeded" || v["status"] == "failed"
+    })
+    .await
 }
 
 /// Polls the batch until it is completed.
 pub async fn wait_batch(router: &Router, batch_id: &str, limit: Duration) -> serde_json::Value {
-    let start = Instant::now();
-    loop {
-        let (status, v) = send_json(router, get(&format!("/api/v1/batches/{batch_id}"))).await;
-        assert_eq!(status, StatusCode::OK, "{v}");
-        if v["status"] == "completed" {
-            return v;
-        }
-        assert!(start.elapsed() < limit, "batch {batch_id} stuck: {v}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for(router, &format!("/api/v1/batches/{batch_id}"), limit, |v| {
+        v["status"] == "completed"
+    })
+    .await
 }
 
 pub fn assert_error(status: StatusCode, v: &serde_json::Value, want: StatusCode, code: &str) {
@@ -202,7 +209,8 @@ pub async fn serve_app(app: &App) -> (std::net::SocketAddr, tokio::sync::oneshot
     (addr, tx)
 }
 
-/// Polls `f` every 10 ms until it returns `Some`, at most `limit`.
+/// Polls `f` every 10 ms until it returns `Some`, at most `limit`: every wait of these tests goes through it
+/// (or [`eventually_blocking`]), never a sleep.
 pub async fn eventually<T>(limit: Duration, mut f: impl AsyncFnMut() -> Option<T>) -> Option<T> {
     let start = Instant::now();
     loop {
@@ -213,5 +221,19 @@ pub async fn eventually<T>(limit: Duration, mut f: impl AsyncFnMut() -> Option<T
             return None;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// [`eventually`] for a blocking check (a child process, a file), polling every 20 ms.
+pub fn eventually_blocking<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
