@@ -7,7 +7,7 @@ use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{eventually, eventually_blocking};
+use common::{eventually_blocking, eventually_every};
 use image2model::store::{JobStatus, Store};
 
 const BIN: &str = env!("CARGO_BIN_EXE_image2model");
@@ -183,18 +183,22 @@ async fn running_job(base: &str) -> String {
         .expect("json");
     let job_id = job["job_id"].as_str().expect("job_id").to_owned();
     let mut last = serde_json::Value::Null;
-    let running = eventually(Duration::from_secs(20), async || {
-        let v: serde_json::Value = http
-            .get(format!("{base}/api/v1/jobs/{job_id}"))
-            .send()
-            .await
-            .expect("get")
-            .json()
-            .await
-            .expect("json");
-        last = v.clone();
-        (v["status"] == "running").then_some(())
-    })
+    let running = eventually_every(
+        Duration::from_secs(20),
+        Duration::from_millis(20),
+        async || {
+            let v: serde_json::Value = http
+                .get(format!("{base}/api/v1/jobs/{job_id}"))
+                .send()
+                .await
+                .expect("get")
+                .json()
+                .await
+                .expect("json");
+            last = v.clone();
+            (v["status"] == "running").then_some(())
+        },
+    )
     .await;
     assert!(running.is_some(), "{last}");
     job_id

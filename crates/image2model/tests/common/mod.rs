@@ -143,7 +143,8 @@ pub async fn wait_for(
     done: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
     let mut last = serde_json::Value::Null;
-    let found = eventually(limit, async || {
+    // Every 20 ms: polling faster would meet the app's own rate limit in the longer waits.
+    let found = eventually_every(limit, Duration::from_millis(20), async || {
         let (status, v) = send_json(router, get(uri)).await;
         assert_eq!(status, StatusCode::OK, "{v}");
         last = v.clone();
@@ -209,9 +210,30 @@ pub async fn serve_app(app: &App) -> (std::net::SocketAddr, tokio::sync::oneshot
     (addr, tx)
 }
 
+/// Serves `app` on a free loopback port until the runtime ends (or the handle is aborted).
+pub async fn serve_router(app: Router) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, server)
+}
+
 /// Polls `f` every 10 ms until it returns `Some`, at most `limit`: every wait of these tests goes through it
-/// (or [`eventually_blocking`]), never a sleep.
-pub async fn eventually<T>(limit: Duration, mut f: impl AsyncFnMut() -> Option<T>) -> Option<T> {
+/// (or [`eventually_every`], [`eventually_blocking`]), never a sleep.
+pub async fn eventually<T>(limit: Duration, f: impl AsyncFnMut() -> Option<T>) -> Option<T> {
+    eventually_every(limit, Duration::from_millis(10), f).await
+}
+
+/// [`eventually`], polling every `every` (requests through the router count against its rate limit).
+pub async fn eventually_every<T>(
+    limit: Duration,
+    every: Duration,
+    mut f: impl AsyncFnMut() -> Option<T>,
+) -> Option<T> {
     let start = Instant::now();
     loop {
         if let Some(v) = f().await {
@@ -220,7 +242,7 @@ pub async fn eventually<T>(limit: Duration, mut f: impl AsyncFnMut() -> Option<T
         if start.elapsed() > limit {
             return None;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(every).await;
     }
 }
 
