@@ -227,17 +227,23 @@ fn endpoint_violations(cfg: &Value, collector_config: &str, compose: &Value) -> 
     v
 }
 
-/// The resource attributes this config promotes to index labels are listed in loki/README.md, with the
-/// defaults, so that dashboard authors know which LogQL selectors exist.
-fn undocumented_index_labels(cfg: &Value, readme: &str) -> Vec<String> {
-    let mut v = Vec::new();
-    let configs = at(
+/// `limits_config.otlp_config.resource_attributes.attributes_config`: what Loki does with which resource
+/// attributes (empty when absent).
+fn resource_attribute_configs(cfg: &Value) -> Vec<Value> {
+    at(
         cfg,
         "/limits_config/otlp_config/resource_attributes/attributes_config",
     )
     .and_then(Value::as_array)
     .cloned()
-    .unwrap_or_default();
+    .unwrap_or_default()
+}
+
+/// The resource attributes this config promotes to index labels are listed in loki/README.md, with the
+/// defaults, so that dashboard authors know which LogQL selectors exist.
+fn undocumented_index_labels(cfg: &Value, readme: &str) -> Vec<String> {
+    let mut v = Vec::new();
+    let configs = resource_attribute_configs(cfg);
     for c in configs {
         if c.get("action").and_then(Value::as_str) != Some("index_label") {
             continue;
@@ -276,13 +282,7 @@ const PER_START_ATTRIBUTES: [&str; 3] = ["service.instance.id", "k8s.pod.name", 
 
 /// Per-start attributes the config indexes (promotes, or leaves to Loki's defaults without demoting them).
 fn per_start_index_labels(cfg: &Value) -> Vec<String> {
-    let configs = at(
-        cfg,
-        "/limits_config/otlp_config/resource_attributes/attributes_config",
-    )
-    .and_then(Value::as_array)
-    .cloned()
-    .unwrap_or_default();
+    let configs = resource_attribute_configs(cfg);
     let with_action = |action: &str| -> Vec<String> {
         configs
             .iter()
