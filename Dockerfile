@@ -8,7 +8,7 @@
 # and the target directory between builds, so a code change recompiles our crates only, not every
 # dependency. Stage 2 is Debian slim of the same release as the builder (trixie = 13: same glibc), with
 # the binary, CA certificates (image2model refuses to start without a CA store: TLS providers and OTLP
-# endpoints), curl for the HEALTHCHECK, and a non-root user. tests/tests/compose.rs checks these rules.
+# endpoints), curl for the HEALTHCHECK, and a non-root user. tests/tests/compose/dockerfile.rs checks these rules.
 
 FROM rust:1.95.0-slim-trixie AS builder
 WORKDIR /src

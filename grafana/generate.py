@@ -4,7 +4,7 @@
 The JSON files are committed; edit this script and re-run it rather than editing them by hand, so that the
 shared conventions stay in one place: datasources by their provisioned uid (prometheus, loki), a `service`
 variable (job = OTel service.name) and where it applies a `route` variable (http.route), `$__rate_interval`
-in every rate(), unique panel ids, schemaVersion 41 (Grafana 12). tests/tests/grafana.rs checks the output.
+in every rate(), unique panel ids, schemaVersion 41 (Grafana 12). tests/tests/grafana/ checks the output.
 Metric names: see grafana/README.md (verified against the running app and collector).
 """
 import json
@@ -12,7 +12,7 @@ import os
 import pathlib
 import urllib.parse
 
-# GRAFANA_DASHBOARDS_OUT: write elsewhere (tests/tests/grafana.rs compares a fresh run with the committed files).
+# GRAFANA_DASHBOARDS_OUT: write elsewhere (tests/tests/grafana/dashboards.rs compares a fresh run with the committed files).
 OUT = pathlib.Path(os.environ.get("GRAFANA_DASHBOARDS_OUT") or pathlib.Path(__file__).resolve().parent / "dashboards")
 PROM = {"type": "prometheus", "uid": "prometheus"}
 LOKI = {"type": "loki", "uid": "loki"}

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use stack_tests::gateway::{SPANS_PER_TRACE, Tier, TierOptions, TraceMix, mix_kinds, post_traces};
 use stack_tests::process::rss_bytes;
-use stack_tests::{eventually, query};
+use stack_tests::{eventually, exposition, http};
 
 const TRACES_PER_REQUEST: usize = 100;
 const STEP: Duration = Duration::from_secs(10);
@@ -44,9 +44,7 @@ fn main() -> Result<()> {
     let url = tier.gateway(0).otlp_traces_url();
     let metrics = tier.gateway(0).self_metrics_url();
     let pid = tier.gateway_pid(0);
-    let client = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()?;
+    let client = http::client()?;
     let kinds = mix_kinds(TRACES_PER_REQUEST);
     let spans_per_request = (TRACES_PER_REQUEST * SPANS_PER_TRACE) as u64;
 
@@ -75,6 +73,7 @@ fn main() -> Result<()> {
                                 }
                                 sent += spans_per_request;
                             } else {
+                                // Load pacing: the rate is the behaviour measured.
                                 std::thread::sleep(Duration::from_millis(1));
                             }
                         }
@@ -122,19 +121,18 @@ struct Counts {
 
 impl Counts {
     fn read(metrics: &str, pid: u32) -> Result<Counts> {
-        let text = query::scrape(metrics)?;
+        let e = exposition::scrape(metrics)?;
+        let all = |_: &exposition::Sample| true;
         Ok(Counts {
-            accepted: query::sum_where(&text, "otelcol_receiver_accepted_spans", |_| true),
-            refused: query::sum_where(&text, "otelcol_receiver_refused_spans", |_| true),
-            decided: query::sum_where(
-                &text,
+            accepted: e.counter("otelcol_receiver_accepted_spans", all),
+            refused: e.counter("otelcol_receiver_refused_spans", all),
+            decided: e.counter(
                 "otelcol_processor_tail_sampling_global_count_traces_sampled",
-                |_| true,
+                all,
             ),
-            dropped_early: query::sum_where(
-                &text,
+            dropped_early: e.counter(
                 "otelcol_processor_tail_sampling_sampling_trace_dropped_too_early",
-                |_| true,
+                all,
             ),
             cpu_seconds: cpu_seconds(pid).context("reading the gateway's CPU time")?,
         })

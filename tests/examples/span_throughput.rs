@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use otelbricks_telemetry::{ConsoleFormat, OtlpProtocol};
-use stack_tests::query;
-use stack_tests::{Binaries, Stack, StackOptions};
+use stack_tests::exposition;
+use stack_tests::{Binaries, Stack, StackOptions, eventually};
 
 fn main() -> Result<()> {
     let rates: Vec<u64> = {
@@ -63,13 +63,24 @@ fn main() -> Result<()> {
                 span.in_scope(|| {});
                 emitted += 1;
             }
+            // Load pacing (the rate is what is measured), not a wait.
             std::thread::sleep(Duration::from_millis(1));
         }
         let achieved = emitted as f64 / start.elapsed().as_secs_f64();
         emitted_total += emitted;
-        // Let the batch processor and the collector drain, then read the counters.
-        std::thread::sleep(Duration::from_secs(6));
-        let after = counts(&admin_url, &jaeger_metrics)?;
+        // Read the counters once the batch processor and the collector have drained: when every span emitted
+        // is accounted for (received by Jaeger, dropped or failed), or after 30 s (then some went uncounted).
+        let drained = eventually(Duration::from_secs(30), Duration::from_millis(250), || {
+            let now = counts(&admin_url, &jaeger_metrics).ok()?;
+            let accounted = (now.jaeger - before.jaeger)
+                + (now.dropped - before.dropped)
+                + (now.failed - before.failed);
+            (accounted >= emitted as f64).then_some(now)
+        });
+        let after = match drained {
+            Some(after) => after,
+            None => counts(&admin_url, &jaeger_metrics)?,
+        };
         let dropped = after.dropped - before.dropped;
         let failed = after.failed - before.failed;
         let received = after.jaeger - before.jaeger;
@@ -90,15 +101,13 @@ struct Counts {
 }
 
 fn counts(admin_url: &str, jaeger_metrics: &str) -> Result<Counts> {
-    let app = query::scrape(admin_url)?;
-    let jaeger = query::scrape(jaeger_metrics)?;
+    let app = exposition::scrape(admin_url)?;
+    let jaeger = exposition::scrape(jaeger_metrics)?;
     Ok(Counts {
-        dropped: query::sum_where(&app, "otel_sdk_processor_span_processed", |l| {
-            l.contains("queue_full")
+        dropped: app.counter("otel_sdk_processor_span_processed", |s| {
+            s.has("error_type", "queue_full")
         }),
-        failed: query::sum_where(&app, "otel_sdk_exporter_span_exported", |l| {
-            l.contains("error_type=\"")
-        }),
-        jaeger: query::sum_where(&jaeger, "otelcol_receiver_accepted_spans", |_| true),
+        failed: app.counter("otel_sdk_exporter_span_exported", exposition::failed),
+        jaeger: jaeger.counter("otelcol_receiver_accepted_spans", |_| true),
     })
 }

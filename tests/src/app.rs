@@ -5,6 +5,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::error::StackError;
+use crate::poll::wait_until;
 use crate::process::{Process, free_port, wait_ready};
 use crate::stack::Stack;
 
@@ -136,18 +137,17 @@ pub struct LoadSummary {
 impl Loadgen {
     /// Waits for it to finish (at most `timeout`) and parses its summary.
     pub fn wait(mut self, timeout: Duration) -> Result<LoadSummary, StackError> {
-        let start = std::time::Instant::now();
-        while self.process.exited().is_none() {
-            if start.elapsed() > timeout {
-                self.process.kill();
-                return Err(StackError::NotReady {
-                    name: "loadgen".into(),
-                    reason: format!("still running after {timeout:?}"),
-                    log: self.out.clone(),
-                    tail: crate::process::log_tail(&self.out, 20),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(200));
+        let process = &mut self.process;
+        if !wait_until(timeout, Duration::from_millis(200), || {
+            process.exited().is_some()
+        }) {
+            self.process.kill();
+            return Err(StackError::NotReady {
+                name: "loadgen".into(),
+                reason: format!("still running after {timeout:?}"),
+                log: self.out.clone(),
+                tail: crate::process::log_tail(&self.out, 20),
+            });
         }
         let text =
             std::fs::read_to_string(&self.out).map_err(StackError::io("reading loadgen output"))?;

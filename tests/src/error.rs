@@ -73,6 +73,16 @@ impl StackError {
         let what = what.into();
         move |source| StackError::Io { what, source }
     }
+
+    pub(crate) fn http<E: std::fmt::Display>(
+        url: impl Into<String>,
+    ) -> impl FnOnce(E) -> StackError {
+        let url = url.into();
+        move |reason| StackError::Http {
+            url,
+            reason: reason.to_string(),
+        }
+    }
 }
 
 impl std::fmt::Debug for StackError {

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::error::StackError;
+use crate::poll::{eventually, wait_until};
 
 /// A running child process. Dropping it sends SIGTERM, then SIGKILL after 5 s.
 #[derive(Debug)]
@@ -96,12 +97,10 @@ impl Process {
                 libc::kill(pid, libc::SIGTERM);
             }
         }
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        if wait_until(grace, Duration::from_millis(50), || {
+            matches!(child.try_wait(), Ok(Some(_)))
+        }) {
+            return;
         }
         let _ = child.kill();
         let _ = child.wait();
@@ -208,37 +207,26 @@ pub fn wait_ready(
     timeout: Duration,
 ) -> Result<Duration, StackError> {
     let start = Instant::now();
-    let client = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .map_err(|e| StackError::Http {
-            url: url.to_string(),
-            reason: e.to_string(),
-        })?;
-    loop {
+    let client = crate::http::client_with_timeout(Duration::from_secs(2))?;
+    let mut last = String::new();
+    let ready = eventually(timeout, Duration::from_millis(100), || {
         if let Some(status) = process.exited() {
-            return Err(StackError::NotReady {
-                name: process.name().to_string(),
-                reason: format!("exited while starting ({status})"),
-                log: process.log().to_path_buf(),
-                tail: process.log_tail(30),
-            });
+            return Some(Err(format!("exited while starting ({status})")));
         }
-        let last = match client.get(url).send() {
-            Ok(resp) if resp.status().is_success() => return Ok(start.elapsed()),
+        last = match client.get(url).send() {
+            Ok(resp) if resp.status().is_success() => return Some(Ok(start.elapsed())),
             Ok(resp) => format!("{url} answered {}", resp.status()),
             Err(e) => format!("{url}: {e}"),
         };
-        if start.elapsed() > timeout {
-            return Err(StackError::NotReady {
-                name: process.name().to_string(),
-                reason: format!("not ready after {timeout:?}: {last}"),
-                log: process.log().to_path_buf(),
-                tail: process.log_tail(30),
-            });
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        None
+    })
+    .unwrap_or_else(|| Err(format!("not ready after {timeout:?}: {last}")));
+    ready.map_err(|reason| StackError::NotReady {
+        name: process.name().to_string(),
+        reason,
+        log: process.log().to_path_buf(),
+        tail: process.log_tail(30),
+    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! Small clients for what the tests ask the stack: Prometheus' HTTP API, Jaeger's `/api/v3`, and
-//! Prometheus text exposition (the collector's and the app's own `/metrics`).
+//! Small clients for what the tests ask the stack: Prometheus' HTTP API and Jaeger's `/api/v3`. (A
+//! `/metrics` endpoint's text is read with [`crate::exposition`].)
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -7,32 +7,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 
 use crate::error::StackError;
-
-fn client() -> Result<reqwest::blocking::Client, StackError> {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| http_error("client", e))
-}
-
-fn http_error(url: &str, e: impl std::fmt::Display) -> StackError {
-    StackError::Http {
-        url: url.to_string(),
-        reason: e.to_string(),
-    }
-}
-
-fn get_json(url: &str, query: &[(&str, String)]) -> Result<(u16, Value), StackError> {
-    let resp = client()?
-        .get(url)
-        .query(query)
-        .send()
-        .map_err(|e| http_error(url, e))?;
-    let status = resp.status().as_u16();
-    let text = resp.text().map_err(|e| http_error(url, e))?;
-    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Ok((status, value))
-}
+use crate::http::get_json;
 
 /// One series of an instant query.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,7 +23,9 @@ pub fn prom_query(base: &str, expr: &str) -> Result<Vec<Sample>, StackError> {
     let url = format!("{base}/api/v1/query");
     let (status, body) = get_json(&url, &[("query", expr.to_string())])?;
     if status != 200 || body["status"] != "success" {
-        return Err(http_error(&url, format!("{expr}: HTTP {status}: {body}")));
+        return Err(StackError::http(&url)(format!(
+            "{expr}: HTTP {status}: {body}"
+        )));
     }
     let data = &body["data"];
     let rows = match data["resultType"].as_str() {
@@ -96,7 +73,9 @@ pub fn prom_exemplars(
         ],
     )?;
     if status != 200 || body["status"] != "success" {
-        return Err(http_error(&url, format!("{expr}: HTTP {status}: {body}")));
+        return Err(StackError::http(&url)(format!(
+            "{expr}: HTTP {status}: {body}"
+        )));
     }
     let mut out = Vec::new();
     for series in body["data"].as_array().into_iter().flatten() {
@@ -208,7 +187,7 @@ pub fn jaeger_find(
     match status {
         200 => Ok(spans_of(&body)),
         404 => Ok(Vec::new()),
-        _ => Err(http_error(&url, format!("HTTP {status}: {body}"))),
+        _ => Err(StackError::http(&url)(format!("HTTP {status}: {body}"))),
     }
 }
 
@@ -219,7 +198,7 @@ pub fn jaeger_trace(base: &str, trace_id: &str) -> Result<Vec<JaegerSpan>, Stack
     match status {
         200 => Ok(spans_of(&body)),
         404 => Ok(Vec::new()),
-        _ => Err(http_error(&url, format!("HTTP {status}: {body}"))),
+        _ => Err(StackError::http(&url)(format!("HTTP {status}: {body}"))),
     }
 }
 
@@ -274,96 +253,8 @@ fn id(v: &Value) -> String {
     v.as_str().unwrap_or_default().to_ascii_lowercase()
 }
 
-/// Sum of every sample of `metric` (exact name, e.g. `otelcol_exporter_sent_log_records_total`) in a
-/// Prometheus text exposition fetched from `url`, whose labels include all of `labels`.
-pub fn scrape_sum(url: &str, metric: &str, labels: &[(&str, &str)]) -> Result<f64, StackError> {
-    Ok(sum_in_exposition(&scrape(url)?, metric, labels))
-}
-
-/// Like [`scrape_sum`] for a counter, whichever way the exposition names it: `metric` (the collector's own
-/// telemetry in the classic text format) or `metric_total` (OpenMetrics).
-pub fn counter_sum(url: &str, metric: &str, labels: &[(&str, &str)]) -> Result<f64, StackError> {
-    let wanted = label_filter(labels);
-    Ok(sum_where(&scrape(url)?, metric, wanted))
-}
-
-/// Fetches a Prometheus text exposition.
-pub fn scrape(url: &str) -> Result<String, StackError> {
-    client()?
-        .get(url)
-        .send()
-        .and_then(|r| r.text())
-        .map_err(|e| http_error(url, e))
-}
-
-/// Sum of the samples of `metric` (or `metric_total`) whose label text (`a="1",b="2"`) satisfies `keep`.
-pub fn sum_where(text: &str, metric: &str, keep: impl Fn(&str) -> bool) -> f64 {
-    let total = format!("{metric}_total");
-    samples(text, metric)
-        .chain(samples(text, &total))
-        .filter(|(labels, _)| keep(labels))
-        .map(|(_, v)| v)
-        .sum()
-}
-
-/// [`scrape_sum`] on text already fetched.
-pub fn sum_in_exposition(text: &str, metric: &str, labels: &[(&str, &str)]) -> f64 {
-    let wanted = label_filter(labels);
-    samples(text, metric)
-        .filter(|(l, _)| wanted(l))
-        .map(|(_, v)| v)
-        .sum()
-}
-
-fn label_filter<'a>(labels: &'a [(&str, &str)]) -> impl Fn(&str) -> bool + 'a {
-    move |text: &str| {
-        labels
-            .iter()
-            .all(|(k, v)| text.contains(&format!("{k}=\"{v}\"")))
-    }
-}
-
-/// `(label text, value)` of every sample line of exactly `metric` (not of longer names sharing the prefix).
-fn samples<'t>(text: &'t str, metric: &'t str) -> impl Iterator<Item = (&'t str, f64)> + 't {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(move |line| {
-            let rest = line.strip_prefix(metric)?;
-            let (labels, value) = match rest
-                .strip_prefix('{')
-                .and_then(|r| r.rfind('}').map(|e| (&r[..e], &r[e + 1..])))
-            {
-                Some(pair) => pair,
-                None if rest.starts_with(' ') => ("", rest),
-                None => return None,
-            };
-            let value = value.split_whitespace().next()?.parse::<f64>().ok()?;
-            Some((labels, value))
-        })
-}
-
 fn unix(t: SystemTime) -> f64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exposition_sums_only_the_named_metric_with_the_given_labels() {
-        let text = "# HELP x\nfoo_total{a=\"1\",b=\"2\"} 3\nfoo_total{a=\"1\",b=\"3\"} 4 1700000000\nfoo_total_other 100\nfoo_total{a=\"2\"} 50\nfoo_total 7\n";
-        assert_eq!(sum_in_exposition(text, "foo_total", &[("a", "1")]), 7.0);
-        assert_eq!(sum_in_exposition(text, "foo_total", &[]), 64.0);
-        assert_eq!(sum_in_exposition(text, "bar_total", &[]), 0.0);
-    }
-
-    #[test]
-    fn sum_where_reads_both_counter_spellings_and_filters_on_label_text() {
-        let text = "x_total{error_type=\"a\"} 2\nx{error_type=\"b\"} 3\nx{ok=\"1\"} 5\nx_other 7\n";
-        assert_eq!(sum_where(text, "x", |l| l.contains("error_type=")), 5.0);
-        assert_eq!(sum_where(text, "x", |_| true), 10.0);
-    }
 }

@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::error::StackError;
+use crate::exposition::{Exposition, failed};
 use crate::query::{self, JaegerSpan};
 use crate::sink::ReceivedLog;
 
@@ -19,32 +20,19 @@ pub const REQUEST_COUNT: &str = "http_server_request_duration_seconds_count";
 /// OTLP span kind of a server span.
 const SERVER: i64 = 2;
 
-/// Per-status request counts in a Prometheus text exposition (the app's admin `/metrics`): the samples of
-/// [`REQUEST_COUNT`] summed by their `http_response_status_code` label.
-pub fn exposition_by_status(text: &str) -> ByStatus {
+/// Per-status request counts in the app's admin `/metrics`: the samples of [`REQUEST_COUNT`] summed by their
+/// `http_response_status_code` label.
+pub fn exposition_by_status(exposition: &Exposition) -> ByStatus {
     let mut out = ByStatus::new();
-    let prefix = format!("{REQUEST_COUNT}{{");
-    for line in text.lines().filter(|l| l.starts_with(&prefix)) {
-        let Some((labels, value)) = line[prefix.len()..].rsplit_once('}') else {
-            continue;
-        };
-        let status = label(labels, "http_response_status_code").and_then(|s| s.parse().ok());
-        let value = value
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse::<f64>().ok());
-        if let (Some(status), Some(value)) = (status, value) {
-            *out.entry(status).or_default() += value as u64;
+    for sample in exposition.named(REQUEST_COUNT) {
+        if let Some(status) = sample
+            .label("http_response_status_code")
+            .and_then(|s| s.parse().ok())
+        {
+            *out.entry(status).or_default() += sample.value as u64;
         }
     }
     out
-}
-
-fn label<'a>(labels: &'a str, name: &str) -> Option<&'a str> {
-    let key = format!("{name}=\"");
-    let start = labels.find(&key)? + key.len();
-    let len = labels[start..].find('"')?;
-    Some(&labels[start..start + len])
 }
 
 /// Per-status counts of an instant PromQL query that sums by `http_response_status_code`.
@@ -242,15 +230,14 @@ pub struct Outcomes {
 }
 
 impl Outcomes {
-    /// Reads them from the app's Prometheus text exposition; `kind` is `span` or `log`.
-    pub fn read(text: &str, kind: &str) -> Outcomes {
-        let failed = |labels: &str| labels.contains("error_type=\"");
+    /// Reads them from the app's admin `/metrics`; `kind` is `span` or `log`.
+    pub fn read(exposition: &Exposition, kind: &str) -> Outcomes {
         let exporter = format!("otel_sdk_exporter_{kind}_exported");
         let processor = format!("otel_sdk_processor_{kind}_processed");
         Outcomes {
-            exported: query::sum_where(text, &exporter, |l| !failed(l)) as u64,
-            export_failed: query::sum_where(text, &exporter, failed) as u64,
-            processor_dropped: query::sum_where(text, &processor, failed) as u64,
+            exported: exposition.counter(&exporter, |s| !failed(s)) as u64,
+            export_failed: exposition.counter(&exporter, failed) as u64,
+            processor_dropped: exposition.counter(&processor, failed) as u64,
         }
     }
 
@@ -272,7 +259,7 @@ mod tests {
             http_server_request_duration_seconds_count{http_request_method=\"POST\",http_response_status_code=\"201\",http_route=\"b\"} 7\n\
             http_server_request_duration_seconds_sum{http_response_status_code=\"201\"} 0.5\n";
         assert_eq!(
-            exposition_by_status(text),
+            exposition_by_status(&Exposition::parse(text).expect("parses")),
             BTreeMap::from([(201, 7), (404, 5)])
         );
     }
@@ -284,7 +271,8 @@ mod tests {
             otel_sdk_processor_span_processed_total{otel_component_type=\"batching_span_processor\"} 14\n\
             otel_sdk_processor_span_processed_total{error_type=\"queue_full\"} 2\n\
             otel_sdk_exporter_log_exported_total{otel_component_type=\"x\"} 99\n";
-        let o = Outcomes::read(text, "span");
+        let text = Exposition::parse(text).expect("parses");
+        let o = Outcomes::read(&text, "span");
         assert_eq!(
             o,
             Outcomes {
@@ -294,7 +282,7 @@ mod tests {
             }
         );
         assert_eq!(o.dropped(), 6);
-        assert_eq!(Outcomes::read(text, "log").exported, 99);
+        assert_eq!(Outcomes::read(&text, "log").exported, 99);
     }
 
     #[test]

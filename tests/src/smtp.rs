@@ -73,9 +73,6 @@ impl SmtpSink {
     pub fn start() -> Result<SmtpSink, StackError> {
         let listener =
             TcpListener::bind("127.0.0.1:0").map_err(StackError::io("binding the SMTP sink"))?;
-        listener
-            .set_nonblocking(true)
-            .map_err(StackError::io("configuring the SMTP sink"))?;
         let addr = listener
             .local_addr()
             .map_err(StackError::io("reading the SMTP sink's address"))?;
@@ -108,6 +105,9 @@ impl SmtpSink {
 impl Drop for SmtpSink {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        // The accept loop blocks in accept(): one connection wakes it to see the stop flag. If that connection
+        // fails the listener is gone already and the loop has ended.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -115,25 +115,19 @@ impl Drop for SmtpSink {
 }
 
 fn accept_loop(listener: &TcpListener, mails: &Mutex<Vec<Mail>>, stop: &AtomicBool) {
-    while !stop.load(Ordering::Relaxed) {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                // A broken conversation loses that message only; the client sees the error.
-                if let Ok(mail) = converse(stream) {
-                    mails.lock().unwrap_or_else(|p| p.into_inner()).extend(mail);
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+    for stream in listener.incoming() {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        // A broken conversation (or a failed accept) loses that message only; the client sees the error.
+        if let Ok(mail) = stream.and_then(converse) {
+            mails.lock().unwrap_or_else(|p| p.into_inner()).extend(mail);
         }
     }
 }
 
 /// One SMTP session: greeting, EHLO/HELO, then any number of MAIL/RCPT/DATA transactions until QUIT.
 fn converse(stream: TcpStream) -> std::io::Result<Vec<Mail>> {
-    stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut out = stream.try_clone()?;
     let mut lines = BufReader::new(stream);

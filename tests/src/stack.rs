@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -472,22 +472,4 @@ fn read(path: &Path) -> Result<String, StackError> {
 
 fn write(path: &Path, text: &str) -> Result<(), StackError> {
     std::fs::write(path, text).map_err(StackError::io(format!("writing {}", path.display())))
-}
-
-/// Waits until `check` returns `Some`, polling every `every`, for at most `timeout`.
-pub fn eventually<T>(
-    timeout: Duration,
-    every: Duration,
-    mut check: impl FnMut() -> Option<T>,
-) -> Option<T> {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check() {
-            return Some(v);
-        }
-        if start.elapsed() >= timeout {
-            return None;
-        }
-        std::thread::sleep(every);
-    }
 }

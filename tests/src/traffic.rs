@@ -222,13 +222,7 @@ pub struct Traffic {
 impl Traffic {
     /// A sender to `base_url` (`http://127.0.0.1:<port>`); request ids are `<prefix>-<n>`.
     pub fn new(base_url: &str, prefix: &str) -> Result<Traffic, StackError> {
-        let client = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .map_err(|e| StackError::Http {
-                url: base_url.to_string(),
-                reason: e.to_string(),
-            })?;
+        let client = crate::http::client_with_timeout(Duration::from_secs(20))?;
         Ok(Traffic {
             client,
             base: base_url.trim_end_matches('/').to_string(),

@@ -17,9 +17,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use stack_tests::query;
 use stack_tests::render::WEBHOOK_PLACEHOLDER;
 use stack_tests::{App, Mail, Sink, SmtpSink, Stack, StackOptions, eventually};
+use stack_tests::{http, query};
 
 /// The heartbeat receiver's placeholder URL in alertmanager.yml.
 const HEARTBEAT_PLACEHOLDER: &str = "http://127.0.0.1:9095/heartbeat";
@@ -82,7 +82,7 @@ fn render_alertmanager(src: &str, r: &Receivers, dir: &Path) -> String {
 /// Writes the rendered config over the one the stack started Alertmanager with and reloads it.
 fn reload_alertmanager(stack: &Stack, config: &Path, text: &str, smtp: &str) {
     std::fs::write(config, text).expect("write alertmanager.yml");
-    let client = reqwest::blocking::Client::new();
+    let client = http::client().expect("http client");
     let resp = client
         .post(format!("{}/-/reload", stack.alertmanager_url()))
         .send()
@@ -146,12 +146,11 @@ fn burning_checkout() -> Value {
 }
 
 fn push(stack: &Stack, alerts: &Value) {
-    let resp = reqwest::blocking::Client::new()
-        .post(format!("{}/api/v2/alerts", stack.alertmanager_url()))
-        .json(alerts)
-        .send()
-        .expect("push alerts");
-    assert!(resp.status().is_success(), "push: {}", resp.status());
+    http::post_json(
+        &format!("{}/api/v2/alerts", stack.alertmanager_url()),
+        alerts,
+    )
+    .unwrap_or_else(|e| panic!("push alerts: {e}"));
 }
 
 /// (receiver, alertname, job, severity) of every firing alert in webhook payloads, once per payload.

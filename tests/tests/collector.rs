@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use stack_tests::paths::repo_root;
+use stack_tests::rules::read;
 use stack_tests::versions::Versions;
 use stack_tests::{Binaries, Ports};
 
@@ -129,7 +130,7 @@ fn agent_and_gateway_configs_validate_with_compose_defaults() {
 fn collector_distribution_holds_exactly_the_components_the_configs_use() {
     let mut used = BTreeSet::new();
     for file in CONFIGS {
-        let text = std::fs::read_to_string(repo_root().join(file)).expect("collector config");
+        let text = read(file);
         let config: serde_norway::Value = serde_norway::from_str(&text).expect("config is YAML");
         used.extend(declared(&config));
     }
@@ -174,8 +175,7 @@ fn jaeger_config_validates_with_compose_defaults() {
 fn a_broken_collector_config_is_refused_by_validate() {
     let dir = tempfile::tempdir().expect("temp dir");
     let broken = dir.path().join("broken.yaml");
-    let text = std::fs::read_to_string(repo_root().join("otel-collector/config.yaml"))
-        .expect("config.yaml");
+    let text = read("otel-collector/config.yaml");
     // A pipeline naming an exporter that is not defined.
     std::fs::write(
         &broken,

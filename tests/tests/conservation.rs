@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use stack_tests::accounting::{self, Ledger};
 use stack_tests::signals::{self, ByStatus, Outcomes, REQUEST_COUNT};
 use stack_tests::traffic::{Call, Traffic};
-use stack_tests::{App, Sink, Stack, eventually, query};
+use stack_tests::{App, Sink, Stack, eventually, exposition, query};
 
 const SERVICE: &str = "image2model";
 
@@ -39,11 +39,10 @@ fn excluded_everywhere(
     window: Duration,
 ) -> Vec<(&'static str, Result<u64, String>)> {
     let is_excluded = |p: &str| p == "/health" || p == "/ready";
-    let admin = query::scrape(app.admin_metrics_url()).map(|text| {
-        ["/health", "/ready"]
-            .iter()
-            .map(|p| query::sum_in_exposition(&text, REQUEST_COUNT, &[("http_route", p)]) as u64)
-            .sum::<u64>()
+    let admin = exposition::scrape(app.admin_metrics_url()).map(|e| {
+        e.sum(REQUEST_COUNT, |s| {
+            s.label("http_route").is_some_and(is_excluded)
+        }) as u64
     });
     let prom = |expr: &str| {
         query::prom_query(&stack.prometheus_url(), expr)
@@ -194,8 +193,8 @@ fn conservation_ledger(
     l.per_status(
         "app admin /metrics",
         sent,
-        query::scrape(app.admin_metrics_url())
-            .map(|t| signals::exposition_by_status(&t))
+        exposition::scrape(app.admin_metrics_url())
+            .map(|e| signals::exposition_by_status(&e))
             .map_err(|e| e.to_string()),
     );
     l.per_status(
@@ -260,8 +259,8 @@ fn with_the_collector_down_for_30s_delivered_plus_counted_drops_equals_emitted_a
         let spans = signals::jaeger_spans(&stack.jaeger_url(), SERVICE, window(), 10_000)
             .map(|s| s.len() as u64)
             .ok()?;
-        let text = query::scrape(app.admin_metrics_url()).ok()?;
-        let logs = Outcomes::read(&text, "log");
+        let metrics = exposition::scrape(app.admin_metrics_url()).ok()?;
+        let logs = Outcomes::read(&metrics, "log");
         let received = sink
             .logs()
             .iter()
@@ -296,14 +295,14 @@ fn with_the_collector_down_for_30s_delivered_plus_counted_drops_equals_emitted_a
         let mut l = Ledger::new(&format!(
             "{n} requests, collector down for 30 s: emitted = delivered + counted as dropped"
         ));
-        let text = query::scrape(app.admin_metrics_url()).map_err(|e| e.to_string());
-        let spans = text
+        let metrics = exposition::scrape(app.admin_metrics_url()).map_err(|e| e.to_string());
+        let spans = metrics
             .as_ref()
-            .map(|t| Outcomes::read(t, "span"))
+            .map(|e| Outcomes::read(e, "span"))
             .map_err(Clone::clone);
-        let logs = text
+        let logs = metrics
             .as_ref()
-            .map(|t| Outcomes::read(t, "log"))
+            .map(|e| Outcomes::read(e, "log"))
             .map_err(Clone::clone);
         let in_jaeger = signals::jaeger_spans(&stack.jaeger_url(), SERVICE, window(), 10_000)
             .map(|s| s.len() as u64);

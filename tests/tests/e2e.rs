@@ -8,6 +8,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
+use stack_tests::exposition;
 use stack_tests::grafana::{self, RuleKind, Substitutions};
 use stack_tests::query::{self, JaegerSpan};
 use stack_tests::{App, Sink, Stack, StackOptions, eventually};
@@ -308,12 +309,11 @@ fn loki_pipeline(stack: &Stack, sink: &Sink) -> Result<String, String> {
     let url = stack.collector_metrics_url();
     let mut last = String::new();
     eventually(Duration::from_secs(60), Duration::from_secs(2), || {
-        let accepted = query::counter_sum(&url, "otelcol_receiver_accepted_log_records", &[]).unwrap_or(0.0);
-        let sent = query::counter_sum(&url, "otelcol_exporter_sent_log_records", &[("exporter", "otlp_http/loki")])
-            .unwrap_or(0.0);
-        let failed =
-            query::counter_sum(&url, "otelcol_exporter_send_failed_log_records", &[("exporter", "otlp_http/loki")])
-                .unwrap_or(0.0);
+        let metrics = exposition::scrape(&url).unwrap_or_default();
+        let loki = |s: &exposition::Sample| s.has("exporter", "otlp_http/loki");
+        let accepted = metrics.counter("otelcol_receiver_accepted_log_records", |_| true);
+        let sent = metrics.counter("otelcol_exporter_sent_log_records", loki);
+        let failed = metrics.counter("otelcol_exporter_send_failed_log_records", loki);
         let logs = sink.logs();
         let ours: Vec<_> = logs.iter().filter(|l| l.service_name == SERVICE).collect();
         let with_trace = ours.iter().filter(|l| l.trace_id.len() == 32 && l.span_id.len() == 16).count();
@@ -373,7 +373,7 @@ fn dashboards_have_data(stack: &Stack) -> Result<String, String> {
 
 /// Series the collector creates only at the first failed export (Jaeger or Loki down for the whole retry
 /// period, 5 min) or the first item its full sending queue refuses: a healthy stack cannot show them. The
-/// send_failed names were read from a collector whose exports failed (see `tests/src/grafana.rs`), the
+/// send_failed names were read from a collector whose exports failed (see `tests/src/grafana/mod.rs`), the
 /// enqueue_failed ones from the collector's exporterhelper documentation (v0.165.0); the telemetry dashboard
 /// shows 0 for them until then.
 const EVENT_ONLY: [&str; 5] = [

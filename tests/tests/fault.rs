@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use stack_tests::process::rss_bytes;
-use stack_tests::query;
-use stack_tests::{App, Stack, StackOptions, eventually};
+use stack_tests::signals::Outcomes;
+use stack_tests::{App, Stack, StackOptions, eventually, exposition, query};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -37,6 +37,7 @@ fn killing_the_collector_for_30s_under_load_costs_no_request_bounded_memory_and_
                         .unwrap_or_else(|p| p.into_inner())
                         .push((Instant::now(), rss));
                 }
+                // The sampling rate, not a wait.
                 std::thread::sleep(Duration::from_millis(500));
             }
         })
@@ -46,12 +47,24 @@ fn killing_the_collector_for_30s_under_load_costs_no_request_bounded_memory_and_
     let load = app
         .loadgen(&app_dir, 25, Duration::from_secs(75))
         .expect("loadgen starts");
-    std::thread::sleep(Duration::from_secs(15));
-    let text = query::scrape(app.admin_metrics_url()).expect("admin metrics");
-    let dropped_before = dropped_spans(&text);
+    // Export works before the fault (or the test would prove nothing), then the load runs a deliberate 15 s
+    // with the collector up: the baseline phase of the memory comparison.
+    let exporting = eventually(Duration::from_secs(15), Duration::from_millis(500), || {
+        exposition::scrape(&stack.collector_metrics_url())
+            .ok()
+            .map(|e| e.counter("otelcol_receiver_accepted_spans", |_| true))
+            .filter(|accepted| *accepted > 0.0)
+    });
+    assert!(
+        exporting.is_some(),
+        "the collector accepts the app's spans before the fault"
+    );
+    std::thread::sleep(Duration::from_secs(15).saturating_sub(start.elapsed()));
+    let dropped_before = dropped_spans(&app);
     let killed_at = Instant::now();
     stack.kill_collector();
     eprintln!("collector killed at {:?}", start.elapsed());
+    // The outage itself: its length is the fault under test.
     std::thread::sleep(Duration::from_secs(30));
     let restarted_in = stack.start_collector().expect("collector restarts");
     let restarted_at = Instant::now();
@@ -66,12 +79,9 @@ fn killing_the_collector_for_30s_under_load_costs_no_request_bounded_memory_and_
 
     // Export resumes: the new collector process accepts spans and Jaeger gets traces started after it.
     let resumed = eventually(Duration::from_secs(45), Duration::from_secs(2), || {
-        let accepted = query::counter_sum(
-            &stack.collector_metrics_url(),
-            "otelcol_receiver_accepted_spans",
-            &[],
-        )
-        .ok()?;
+        let accepted = exposition::scrape(&stack.collector_metrics_url())
+            .ok()?
+            .counter("otelcol_receiver_accepted_spans", |_| true);
         let fresh = query::jaeger_find(
             &stack.jaeger_url(),
             "image2model",
@@ -82,8 +92,7 @@ fn killing_the_collector_for_30s_under_load_costs_no_request_bounded_memory_and_
         .ok()?;
         (accepted > 0.0 && !fresh.is_empty()).then_some((accepted, fresh.len()))
     });
-    let text = query::scrape(app.admin_metrics_url()).expect("admin metrics");
-    let dropped_after = dropped_spans(&text);
+    let dropped_after = dropped_spans(&app);
     stop.store(true, Ordering::Relaxed);
     let _ = sampler.join();
 
@@ -135,10 +144,9 @@ fn killing_the_collector_for_30s_under_load_costs_no_request_bounded_memory_and_
 }
 
 /// Spans the app did not deliver: dropped by the processor (queue full) or failed in the exporter.
-fn dropped_spans(text: &str) -> f64 {
-    let failed = |labels: &str| labels.contains("error_type=\"");
-    query::sum_where(text, "otel_sdk_exporter_span_exported", failed)
-        + query::sum_where(text, "otel_sdk_processor_span_processed", failed)
+fn dropped_spans(app: &App) -> u64 {
+    let metrics = exposition::scrape(app.admin_metrics_url()).expect("admin metrics");
+    Outcomes::read(&metrics, "span").dropped()
 }
 
 fn export_warnings(log: &std::path::Path) -> usize {

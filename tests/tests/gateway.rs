@@ -14,28 +14,23 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use stack_tests::exposition::{self, Sample};
 use stack_tests::gateway::{
     SPANS_PER_TRACE, SentTrace, Tier, TierOptions, TraceKind, TraceMix, log_tails, mix_kinds,
     post_traces,
 };
-use stack_tests::{eventually, query};
+use stack_tests::{eventually, http, query};
 
 const SERVICE: &str = "gateway-test";
 const WAIT: Duration = Duration::from_secs(90);
 const POLL: Duration = Duration::from_millis(250);
 /// Traces per OTLP request.
 const BATCH: usize = 40;
-fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("http client")
-}
 
 /// Sends `count` traces of [`mix_kinds`] to `url`, [`BATCH`] per request; every request must be accepted.
 fn send(url: &str, mix: &mut TraceMix, count: usize) -> Vec<SentTrace> {
     let kinds = mix_kinds(count);
-    let client = client();
+    let client = http::client().expect("http client");
     let mut sent = Vec::with_capacity(count);
     for chunk in kinds.chunks(BATCH) {
         let (request, traces) = mix.request(chunk);
@@ -45,8 +40,13 @@ fn send(url: &str, mix: &mut TraceMix, count: usize) -> Vec<SentTrace> {
     sent
 }
 
-fn counter(url: &str, metric: &str, labels: &[(&str, &str)]) -> f64 {
-    query::counter_sum(url, metric, labels).unwrap_or(f64::NAN)
+/// The counter `metric` at `url`, summed over the samples `keep` selects (NaN when the scrape fails).
+fn counter(url: &str, metric: &str, keep: impl Fn(&Sample) -> bool) -> f64 {
+    exposition::scrape(url).map_or(f64::NAN, |e| e.counter(metric, keep))
+}
+
+fn load_balancing(sample: &Sample) -> bool {
+    sample.has("exporter", "load_balancing")
 }
 
 fn spans(traces: &[SentTrace]) -> f64 {
@@ -123,10 +123,10 @@ fn gateway_tier_keeps_whole_traces_every_error_and_slow_one_and_counts_what_a_de
     let agent_url = tier.agent().otlp_traces_url();
     let agent_metrics = tier.agent().self_metrics_url();
     let gateway_metrics: Vec<String> = (0..2).map(|i| tier.gateway(i).self_metrics_url()).collect();
-    let sum_gateways = |metric: &str, labels: &[(&str, &str)]| -> f64 {
+    let sum_gateways = |metric: &str, keep: &dyn Fn(&Sample) -> bool| -> f64 {
         gateway_metrics
             .iter()
-            .map(|u| counter(u, metric, labels))
+            .map(|u| counter(u, metric, keep))
             .sum()
     };
 
@@ -135,28 +135,31 @@ fn gateway_tier_keeps_whole_traces_every_error_and_slow_one_and_counts_what_a_de
     let decided = eventually(WAIT, POLL, || {
         let n = sum_gateways(
             "otelcol_processor_tail_sampling_global_count_traces_sampled",
-            &[],
+            &|_| true,
         );
         (n >= first.len() as f64).then_some(n)
     })
     .unwrap_or_else(|| fail(&tier, "the gateways did not decide on every trace"));
     assert_eq!(decided, first.len() as f64, "one decision per trace");
     // A trace split across the gateways would be a new trace on both.
-    let new_traces = sum_gateways("otelcol_processor_tail_sampling_new_trace_id_received", &[]);
+    let new_traces = sum_gateways(
+        "otelcol_processor_tail_sampling_new_trace_id_received",
+        &|_| true,
+    );
     assert_eq!(
         new_traces,
         first.len() as f64,
         "some trace reached both gateways"
     );
     for (i, url) in gateway_metrics.iter().enumerate() {
-        let got = counter(url, "otelcol_receiver_accepted_spans", &[]);
+        let got = counter(url, "otelcol_receiver_accepted_spans", |_| true);
         assert!(
             got > 0.0,
             "gateway {i} received no span: the agent routed everything to one"
         );
     }
     assert_eq!(
-        sum_gateways("otelcol_receiver_accepted_spans", &[]),
+        sum_gateways("otelcol_receiver_accepted_spans", &|_| true),
         spans(&first),
         "the gateways received every span the agent accepted"
     );
@@ -164,11 +167,11 @@ fn gateway_tier_keeps_whole_traces_every_error_and_slow_one_and_counts_what_a_de
     // Jaeger holds exactly the kept traces once their spans have all arrived.
     let kept = sum_gateways(
         "otelcol_processor_tail_sampling_global_count_traces_sampled",
-        &[("sampled", "true")],
+        &|s| s.has("sampled", "true"),
     );
     let jaeger_metrics = tier.jaeger_metrics_url();
     eventually(WAIT, POLL, || {
-        (counter(&jaeger_metrics, "otelcol_receiver_accepted_spans", &[])
+        (counter(&jaeger_metrics, "otelcol_receiver_accepted_spans", |_| true)
             >= kept * SPANS_PER_TRACE as f64)
             .then_some(())
     })
@@ -234,16 +237,34 @@ fn gateway_tier_keeps_whole_traces_every_error_and_slow_one_and_counts_what_a_de
     );
 
     // Phase 2: gateway 0 dies; the agent keeps its static list of both.
-    let lb = [("exporter", "load_balancing")];
-    let sent_before = counter(&agent_metrics, "otelcol_exporter_sent_spans", &lb);
-    let failed_before = counter(&agent_metrics, "otelcol_exporter_send_failed_spans", &lb);
-    let survivor_before = counter(&gateway_metrics[1], "otelcol_receiver_accepted_spans", &[]);
+    let sent_before = counter(
+        &agent_metrics,
+        "otelcol_exporter_sent_spans",
+        load_balancing,
+    );
+    let failed_before = counter(
+        &agent_metrics,
+        "otelcol_exporter_send_failed_spans",
+        load_balancing,
+    );
+    let survivor_before = counter(
+        &gateway_metrics[1],
+        "otelcol_receiver_accepted_spans",
+        |_| true,
+    );
     tier.kill_gateway(0);
     let second = send(&agent_url, &mut mix, 400);
     let (sent, failed) = eventually(WAIT, POLL, || {
-        let sent = counter(&agent_metrics, "otelcol_exporter_sent_spans", &lb) - sent_before;
-        let failed =
-            counter(&agent_metrics, "otelcol_exporter_send_failed_spans", &lb) - failed_before;
+        let sent = counter(
+            &agent_metrics,
+            "otelcol_exporter_sent_spans",
+            load_balancing,
+        ) - sent_before;
+        let failed = counter(
+            &agent_metrics,
+            "otelcol_exporter_send_failed_spans",
+            load_balancing,
+        ) - failed_before;
         (sent + failed >= spans(&second)).then_some((sent, failed))
     })
     .unwrap_or_else(|| {
@@ -252,15 +273,18 @@ fn gateway_tier_keeps_whole_traces_every_error_and_slow_one_and_counts_what_a_de
             "the agent did not account for every span sent after the kill",
         )
     });
-    let survivor =
-        counter(&gateway_metrics[1], "otelcol_receiver_accepted_spans", &[]) - survivor_before;
+    let survivor = counter(
+        &gateway_metrics[1],
+        "otelcol_receiver_accepted_spans",
+        |_| true,
+    ) - survivor_before;
     // The load-balancing exporter fails a whole agent batch when any part of it fails, so its counter holds
     // every lost span plus the survivor's share of those batches: an upper bound that misses nothing.
     let lost = spans(&second) - survivor;
     let failed_batches = counter(
         &agent_metrics,
         "otelcol_loadbalancer_backend_outcome",
-        &[("success", "false")],
+        |s| s.has("success", "false"),
     );
     eprintln!(
         "after the kill: {} spans sent, {survivor} reached the survivor, {lost} lost; agent counted \
@@ -297,11 +321,20 @@ fn gateway_tier_keeps_whole_traces_every_error_and_slow_one_and_counts_what_a_de
         .unwrap_or_else(|e| panic!("agent restart: {e}"));
     let third = send(&agent_url, &mut mix, 200);
     eventually(WAIT, POLL, || {
-        (counter(&agent_metrics, "otelcol_exporter_sent_spans", &lb) >= spans(&third)).then_some(())
+        (counter(
+            &agent_metrics,
+            "otelcol_exporter_sent_spans",
+            load_balancing,
+        ) >= spans(&third))
+        .then_some(())
     })
     .unwrap_or_else(|| fail(&tier, "the agent did not send everything to the survivor"));
     assert_eq!(
-        counter(&agent_metrics, "otelcol_exporter_send_failed_spans", &lb),
+        counter(
+            &agent_metrics,
+            "otelcol_exporter_send_failed_spans",
+            load_balancing
+        ),
         0.0,
         "nothing failed once the dead gateway left the list"
     );

@@ -9,16 +9,7 @@
 //! broken copy.
 
 use serde_json::{Value, json};
-use stack_tests::paths::repo_root;
-
-fn read(rel: &str) -> String {
-    let path = repo_root().join(rel);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
-fn yaml(text: &str) -> Value {
-    serde_norway::from_str(text).unwrap_or_else(|e| panic!("invalid YAML: {e}"))
-}
+use stack_tests::rules::{assert_caught, assert_clean, read, yaml};
 
 fn loki() -> Value {
     yaml(&read("loki/config.yaml"))
@@ -36,21 +27,6 @@ fn at<'a>(v: &'a Value, pointer: &str) -> Option<&'a Value> {
 
 fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
     at(v, pointer).and_then(Value::as_str)
-}
-
-fn assert_clean(rule: &str, violations: Vec<String>) {
-    assert!(
-        violations.is_empty(),
-        "{rule}:\n  {}",
-        violations.join("\n  ")
-    );
-}
-
-fn assert_caught(violations: &[String], needle: &str) {
-    assert!(
-        violations.iter().any(|v| v.contains(needle)),
-        "expected a violation mentioning {needle:?}, got {violations:#?}"
-    );
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -251,17 +227,23 @@ fn endpoint_violations(cfg: &Value, collector_config: &str, compose: &Value) -> 
     v
 }
 
-/// The resource attributes this config promotes to index labels are listed in loki/README.md, with the
-/// defaults, so that dashboard authors know which LogQL selectors exist.
-fn undocumented_index_labels(cfg: &Value, readme: &str) -> Vec<String> {
-    let mut v = Vec::new();
-    let configs = at(
+/// `limits_config.otlp_config.resource_attributes.attributes_config`: what Loki does with which resource
+/// attributes (empty when absent).
+fn resource_attribute_configs(cfg: &Value) -> Vec<Value> {
+    at(
         cfg,
         "/limits_config/otlp_config/resource_attributes/attributes_config",
     )
     .and_then(Value::as_array)
     .cloned()
-    .unwrap_or_default();
+    .unwrap_or_default()
+}
+
+/// The resource attributes this config promotes to index labels are listed in loki/README.md, with the
+/// defaults, so that dashboard authors know which LogQL selectors exist.
+fn undocumented_index_labels(cfg: &Value, readme: &str) -> Vec<String> {
+    let mut v = Vec::new();
+    let configs = resource_attribute_configs(cfg);
     for c in configs {
         if c.get("action").and_then(Value::as_str) != Some("index_label") {
             continue;
@@ -300,13 +282,7 @@ const PER_START_ATTRIBUTES: [&str; 3] = ["service.instance.id", "k8s.pod.name", 
 
 /// Per-start attributes the config indexes (promotes, or leaves to Loki's defaults without demoting them).
 fn per_start_index_labels(cfg: &Value) -> Vec<String> {
-    let configs = at(
-        cfg,
-        "/limits_config/otlp_config/resource_attributes/attributes_config",
-    )
-    .and_then(Value::as_array)
-    .cloned()
-    .unwrap_or_default();
+    let configs = resource_attribute_configs(cfg);
     let with_action = |action: &str| -> Vec<String> {
         configs
             .iter()

@@ -8,14 +8,8 @@
 //! broken copy, so no rule passes vacuously.
 
 use serde_json::Value;
-use stack_tests::paths::repo_root;
-use stack_tests::rules::{assert_caught, assert_clean};
+use stack_tests::rules::{assert_caught, assert_clean, read};
 use stack_tests::versions::Versions;
-
-fn read(rel: &str) -> String {
-    let path = repo_root().join(rel);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
 
 fn versions() -> Versions {
     Versions::load().expect("stack/versions.env parses")

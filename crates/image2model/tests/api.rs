@@ -239,15 +239,13 @@ async fn downloading_a_model_that_is_not_ready_is_409() {
     let job = create_job(&t.router, &f).await;
     let (status, v) = send_json(&t.router, get(&format!("/api/v1/models/{job}/download"))).await;
     assert_error(status, &v, StatusCode::CONFLICT, "conflict");
-    let started = std::time::Instant::now();
-    loop {
-        let (_, v) = send_json(&t.router, get(&format!("/api/v1/jobs/{job}"))).await;
-        if v["status"] == "running" {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(5), "{v}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for(
+        &t.router,
+        &format!("/api/v1/jobs/{job}"),
+        Duration::from_secs(5),
+        |v| v["status"] == "running",
+    )
+    .await;
     let report = t.app.shutdown_with_grace(Duration::ZERO).await;
     assert_eq!(
         report.requeued,
@@ -286,9 +284,12 @@ async fn health_is_ok_and_ready_reports_storage_and_workers() {
     let (status, v) = send_json(&t.router, get("/health")).await;
     assert_eq!((status, v["status"].as_str()), (StatusCode::OK, Some("ok")));
     // The dispatcher marks the workers alive once it runs.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let (status, v) = send_json(&t.router, get("/ready")).await;
-    assert_eq!(status, StatusCode::OK, "{v}");
+    let ready = eventually(Duration::from_secs(5), async || {
+        let (status, v) = send_json(&t.router, get("/ready")).await;
+        (status == StatusCode::OK).then_some(v)
+    })
+    .await;
+    let v = ready.expect("ready once the dispatcher runs");
     assert_eq!(v["checks"]["storage"], true);
     assert_eq!(v["checks"]["workers"], true);
     let router = t.router.clone();

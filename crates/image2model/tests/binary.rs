@@ -1,10 +1,13 @@
 //! The binary as a user runs it: no collector, graceful shutdown on SIGTERM, a second signal that
 //! exits at once, one instance per data directory, configuration errors that name the variable.
 
+mod common;
+
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{eventually_blocking, eventually_every};
 use image2model::store::{JobStatus, Store};
 
 const BIN: &str = env!("CARGO_BIN_EXE_image2model");
@@ -149,13 +152,9 @@ fn wait_exit(
     limit: Duration,
 ) -> (std::process::ExitStatus, Duration) {
     let start = Instant::now();
-    loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            return (s, start.elapsed());
-        }
-        assert!(start.elapsed() < limit, "did not exit within {limit:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let status = eventually_blocking(limit, || child.try_wait().expect("wait"));
+    let status = status.unwrap_or_else(|| panic!("did not exit within {limit:?}"));
+    (status, start.elapsed())
 }
 
 /// Uploads an image, creates a job and waits until it runs; returns the job id.
@@ -183,22 +182,26 @@ async fn running_job(base: &str) -> String {
         .await
         .expect("json");
     let job_id = job["job_id"].as_str().expect("job_id").to_owned();
-    let start = Instant::now();
-    loop {
-        let v: serde_json::Value = http
-            .get(format!("{base}/api/v1/jobs/{job_id}"))
-            .send()
-            .await
-            .expect("get")
-            .json()
-            .await
-            .expect("json");
-        if v["status"] == "running" {
-            return job_id;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "{v}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let mut last = serde_json::Value::Null;
+    let running = eventually_every(
+        Duration::from_secs(20),
+        Duration::from_millis(20),
+        async || {
+            let v: serde_json::Value = http
+                .get(format!("{base}/api/v1/jobs/{job_id}"))
+                .send()
+                .await
+                .expect("get")
+                .json()
+                .await
+                .expect("json");
+            last = v.clone();
+            (v["status"] == "running").then_some(())
+        },
+    )
+    .await;
+    assert!(running.is_some(), "{last}");
+    job_id
 }
 
 #[cfg(unix)]
@@ -241,6 +244,7 @@ async fn a_second_signal_during_the_graceful_shutdown_exits_at_once() {
 
     signal(&served.child, "-TERM");
     wait_log(&served.lines, "shutdown signal received");
+    // A window in which it must not exit: the absence of an exit is what is checked, so it takes time.
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         served.child.try_wait().expect("wait").is_none(),

@@ -10,14 +10,7 @@ use image2model::sim::SimConfig;
 #[tokio::test]
 async fn loadgen_drives_the_mix_without_server_errors_and_summarises_latency() {
     let t = common::start(SimConfig::fast(20)).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let router = t.router.clone();
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
+    let (addr, server) = common::serve_router(t.router.clone()).await;
     let cfg = LoadgenConfig {
         target: format!("http://{addr}"),
         rps: 60.0,

@@ -1,8 +1,12 @@
 //! The shipped binary has log archival: `TELEMETRY_LOG_ARCHIVE=true` is accepted, and an old
 //! compressed rotation in the log directory moves into `archive/`.
 
+mod common;
+
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
+
+use common::eventually_blocking;
 
 const BIN: &str = env!("CARGO_BIN_EXE_image2model");
 
@@ -33,23 +37,24 @@ fn the_binary_accepts_log_archival_and_archives_old_rotations() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let archived = loop {
+    let outcome = eventually_blocking(Duration::from_secs(20), || {
         let found: Vec<_> = std::fs::read_dir(logs.join("archive"))
             .map(|rd| rd.filter_map(Result::ok).map(|e| e.file_name()).collect())
             .unwrap_or_default();
         if !found.is_empty() {
-            break found;
+            return Some(Ok(found));
         }
-        if let Some(status) = child.try_wait().expect("wait") {
+        child.try_wait().expect("wait").map(Err)
+    });
+    let archived = match outcome.expect("nothing archived within 20 s") {
+        Ok(found) => found,
+        Err(status) => {
             let out = child.wait_with_output().expect("output");
             panic!(
                 "exited with {status} before archiving: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        assert!(Instant::now() < deadline, "nothing archived within 20 s");
-        std::thread::sleep(Duration::from_millis(50));
     };
     let _ = child.kill();
     let _ = child.wait();

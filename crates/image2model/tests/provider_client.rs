@@ -1,6 +1,8 @@
 //! The provider client against a scripted server on loopback: `Retry-After` is honoured, 4xx is
 //! not retried, and the key goes out as `Authorization: Key ...`.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,13 +39,7 @@ async fn serve(script: Script, seen: Seen) -> String {
             next.unwrap_or_else(|| StatusCode::IM_A_TEAPOT.into_response())
         }
     }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let (addr, _) = common::serve_router(app).await;
     format!("http://{addr}")
 }
 

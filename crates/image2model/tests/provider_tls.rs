@@ -60,6 +60,7 @@ impl axum::serve::Listener for TlsListener {
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
             let Ok((tcp, addr)) = self.tcp.accept().await else {
+                // A failed accept (out of descriptors): back off instead of spinning. Not a wait.
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             };

@@ -4,7 +4,7 @@
 mod common;
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use image2model::app::AppOptions;
@@ -25,17 +25,16 @@ async fn a_restart_in_the_middle_of_a_batch_finishes_every_job_exactly_once() {
         files.push(upload(&router).await);
     }
     let (batch, jobs) = create_batch(&router, &files).await;
-    let start = Instant::now();
-    loop {
-        let (_, v) = send_json(&router, get(&format!("/api/v1/batches/{batch}"))).await;
-        if v["counts"]["succeeded"].as_u64().unwrap_or(0) >= 1
-            && v["counts"]["running"].as_u64().unwrap_or(0) >= 1
-        {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(10), "{v}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_for(
+        &router,
+        &format!("/api/v1/batches/{batch}"),
+        Duration::from_secs(10),
+        |v| {
+            v["counts"]["succeeded"].as_u64().unwrap_or(0) >= 1
+                && v["counts"]["running"].as_u64().unwrap_or(0) >= 1
+        },
+    )
+    .await;
     let first_done: Vec<String> = {
         let report = a.shutdown_with_grace(Duration::ZERO).await;
         assert!(!report.requeued.is_empty(), "a running job was requeued");
@@ -64,12 +63,11 @@ async fn a_restart_in_the_middle_of_a_batch_finishes_every_job_exactly_once() {
     let v = wait_batch(&router, &batch, Duration::from_secs(15)).await;
     assert_eq!(v["counts"]["succeeded"], 6, "{v}");
     // The worker records a job as completed right after the database says so.
-    let start = std::time::Instant::now();
-    while b.completed_jobs().len() < jobs.len() - first_done.len()
-        && start.elapsed() < Duration::from_secs(5)
-    {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let rest = jobs.len() - first_done.len();
+    eventually(Duration::from_secs(5), async || {
+        (b.completed_jobs().len() >= rest).then_some(())
+    })
+    .await;
     let second_done: HashSet<String> = b.completed_jobs().into_iter().collect();
     let first_done: HashSet<String> = first_done.into_iter().collect();
     assert!(first_done.is_disjoint(&second_done), "a job finished twice");
@@ -124,10 +122,10 @@ async fn jobs_left_running_by_a_crash_are_requeued_and_run_on_start() {
         "claimed once by the crashed run, once after the restart"
     );
     // The worker records the job as completed right after the database says so.
-    let start = std::time::Instant::now();
-    while b.completed_jobs().is_empty() && start.elapsed() < Duration::from_secs(5) {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually(Duration::from_secs(5), async || {
+        (!b.completed_jobs().is_empty()).then_some(())
+    })
+    .await;
     assert_eq!(b.completed_jobs(), vec![CRASHED.to_owned()]);
     b.shutdown().await;
 }

@@ -74,6 +74,7 @@ async fn finished_requests_are_forgotten_after_the_ttl() {
         (StatusCode::OK, Some("COMPLETED"))
     );
 
+    // Time passing beyond the 150 ms TTL is the behaviour under test, not a wait for a condition.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (s, v) = status_of(&r, &ids[0]).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "expired: {v}");

@@ -274,9 +274,8 @@ async fn the_queue_length_gauge_follows_the_backlog() {
     }
     create_batch(&t.router, &files).await;
     // One worker takes the first job; three wait.
-    let start = std::time::Instant::now();
-    let queued = loop {
-        let q: f64 = capture
+    let queue_length = || -> f64 {
+        capture
             .metric_points(Some("task_queue_length"))
             .iter()
             .filter(|p| p.attr("queue_name").as_deref() == Some("model_generation"))
@@ -284,13 +283,13 @@ async fn the_queue_length_gauge_follows_the_backlog() {
                 PointValue::Number(n) => n,
                 PointValue::Histogram { .. } => f64::NAN,
             })
-            .sum();
-        if q == 3.0 || start.elapsed() > Duration::from_secs(5) {
-            break q;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+            .sum()
     };
-    assert_eq!(queued, 3.0);
+    let queued = eventually(Duration::from_secs(5), async || {
+        (queue_length() == 3.0).then_some(())
+    })
+    .await;
+    assert!(queued.is_some(), "queue length {}, not 3", queue_length());
     let report = t.app.shutdown_with_grace(Duration::ZERO).await;
     assert_eq!(report.requeued.len(), 1);
 }

@@ -4,7 +4,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use common::eventually;
 
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
@@ -54,19 +56,19 @@ fn prometheus_scrape_shows_semconv_metrics_with_prometheus_suffixes() {
         .expect("start");
 
     // Poll until every expected series is there (the first values need a priming sample).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = scrape(&registry);
-        let missing: Vec<&str> = EXPECTED
+    let missing = |text: &str| -> Vec<&str> {
+        EXPECTED
             .iter()
             .copied()
             .filter(|e| !text.contains(e))
-            .collect();
-        if missing.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "missing {missing:?} in\n{text}");
-        std::thread::sleep(Duration::from_millis(50));
+            .collect()
+    };
+    let complete = eventually(Duration::from_secs(10), || {
+        Some(scrape(&registry)).filter(|text| missing(text).is_empty())
+    });
+    if complete.is_none() {
+        let text = scrape(&registry);
+        panic!("missing {:?} in\n{text}", missing(&text));
     }
     handle.shutdown().expect("shutdown");
 }

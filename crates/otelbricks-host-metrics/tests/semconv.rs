@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::{Exported, Kind, collect, collect_until, find, provider};
+use common::{Exported, Kind, collect, collect_until, eventually, find, provider};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use otelbricks_host_metrics::HostMetrics;
@@ -176,8 +176,19 @@ fn process_cpu_utilization_is_above_zero_and_changes_under_a_busy_loop() {
             x = std::hint::black_box(x.rotate_left(7) ^ 0x9E37_79B9_7F4A_7C15);
         }
     });
-    std::thread::sleep(Duration::from_millis(1000));
-    let during = collect(&provider, &exporter);
+    // A sample taken after `before` while the spinner runs (one every 200 ms): uptime moved on, process CPU
+    // above zero.
+    let during = eventually(Duration::from_secs(5), || {
+        let m = collect(&provider, &exporter);
+        let uptime = find(&m, "process.uptime")?.points[0].value;
+        let busy: f64 = find(&m, "process.cpu.utilization")?
+            .points
+            .iter()
+            .map(|p| p.value)
+            .sum();
+        (uptime > uptime_before && busy > 0.0).then_some(m)
+    })
+    .unwrap_or_else(|| collect(&provider, &exporter));
     let _ = spinner.join();
 
     let busy: f64 = find(&during, "process.cpu.utilization")
@@ -217,8 +228,13 @@ fn cumulative_counters_never_decrease_between_collections() {
         .start(&provider.meter("host-metrics-test"))
         .expect("start");
     let first = collect_until(&provider, &exporter, "system.network.io");
-    std::thread::sleep(Duration::from_millis(350));
-    let second = collect(&provider, &exporter);
+    // A later sample (every 100 ms): its uptime has moved on.
+    let uptime = |m: &[Exported]| find(m, "process.uptime").map(|u| u.points[0].value);
+    let second = eventually(Duration::from_secs(5), || {
+        let m = collect(&provider, &exporter);
+        (uptime(&m) > uptime(&first)).then_some(m)
+    })
+    .expect("a new sample within 5 s");
     for name in [
         "system.network.io",
         "system.network.errors",

@@ -66,9 +66,12 @@ fn rotation_under_concurrent_writers_loses_and_splits_no_line() {
     let mut rotations = 0;
     while !writers.iter().all(|h| h.is_finished()) {
         rotations += manage::rotate(&c).unwrap().rotated.len();
+        // Pacing: the rotator runs every 5 ms while the writers write (the load under test), not a wait.
         std::thread::sleep(Duration::from_millis(5));
     }
     let counts: Vec<u64> = writers.into_iter().map(|h| h.join().unwrap()).collect();
+    // The last rotations must age past `settle` (50 ms) before a pass may compress them: the time passing is
+    // what the rotator waits for, not a condition the test could poll.
     std::thread::sleep(Duration::from_millis(100));
     manage::rotate(&c).unwrap();
     assert!(rotations >= 3, "only {rotations} rotations");

@@ -3,9 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+mod common;
+
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
+
+use common::eventually;
 
 fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("connect");
@@ -84,19 +88,15 @@ fn metrics_endpoint_requires_the_token_and_reports_dropped_spans() {
     );
 
     // Host metrics, enabled with one builder line, reach /metrics once sampled.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    let sampled = |body: &str| {
+        body.contains("system_memory_usage_bytes") && body.contains("process_cpu_utilization_ratio")
+    };
+    let host_metrics = eventually(Duration::from_secs(10), || {
+        Some(get(addr, "/metrics", Some("s3cret")).1).filter(|body| sampled(body))
+    });
+    if host_metrics.is_none() {
         let (_, body) = get(addr, "/metrics", Some("s3cret"));
-        if body.contains("system_memory_usage_bytes")
-            && body.contains("process_cpu_utilization_ratio")
-        {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no host metrics after 10 s:\n{body}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
+        panic!("no host metrics after 10 s:\n{body}");
     }
     drop(guard);
 }

@@ -4,9 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 #![cfg(feature = "log-archival")]
 
+mod common;
+
 use std::fs::File;
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
+
+use common::eventually;
 
 use otelbricks_telemetry::{ConsoleFormat, LogArchival};
 
@@ -42,23 +46,24 @@ fn old_rotations_are_archived_and_expired_archives_deleted_on_the_timer() {
         .install()
         .expect("install");
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let archived = loop {
-        let names: Vec<String> = std::fs::read_dir(logs.join("archive"))
+    let names = || -> Vec<String> {
+        std::fs::read_dir(logs.join("archive"))
             .expect("archive dir")
             .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-            .collect();
+            .collect()
+    };
+    let archived = eventually(Duration::from_secs(10), || {
+        let names = names();
         let moved = !logs.join("svc.json.3.gz").exists();
         let expired_gone = !names.iter().any(|n| n.starts_with("svc.json.20240101"));
-        if moved && expired_gone {
-            break names;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "archival did not happen in 10 s; archive/ holds {names:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+        (moved && expired_gone).then_some(names)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "archival did not happen in 10 s; archive/ holds {:?}",
+            names()
+        )
+    });
     drop(guard);
 
     assert!(

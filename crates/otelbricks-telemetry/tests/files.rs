@@ -3,11 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+mod common;
+
 use std::collections::HashSet;
 use std::fs;
 use std::io::Read as _;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use common::eventually;
 
 fn no_env(_: &str) -> Option<String> {
     None
@@ -116,18 +120,16 @@ fn rotation_under_four_writer_threads_loses_and_splits_no_line() {
 
     // Compression of the last rotated files may still be finishing: poll, bounded.
     let expected = THREADS * PER_THREAD;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let lines = loop {
-        let lines = all_lines(&dir, "rot");
-        let ours = lines
+    let ours = |lines: &[String]| {
+        lines
             .iter()
             .filter(|l| l.contains("\"message\":\"line\""))
-            .count();
-        if ours >= expected || Instant::now() > deadline {
-            break lines;
-        }
-        std::thread::sleep(Duration::from_millis(100));
+            .count()
     };
+    let lines = eventually(Duration::from_secs(30), || {
+        Some(all_lines(&dir, "rot")).filter(|lines| ours(lines) >= expected)
+    })
+    .unwrap_or_else(|| all_lines(&dir, "rot"));
 
     let mut seen = HashSet::new();
     for line in &lines {

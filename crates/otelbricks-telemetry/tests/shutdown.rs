@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use opentelemetry::metrics::MeterProvider as _;
@@ -36,8 +38,18 @@ async fn guard_returns_in_bounded_time_on_current_thread_runtime_with_no_collect
         .u64_counter("things")
         .build()
         .add(1, &[]);
-    // Let the batch processors try (and fail) a few exports.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The batch processors have tried and failed an export (polled off the runtime, which stays free).
+    let log_path = tmp.path().join("shutdown-test.json");
+    let failed = tokio::task::spawn_blocking(move || {
+        common::eventually(Duration::from_secs(10), || {
+            std::fs::read_to_string(&log_path)
+                .ok()
+                .filter(|log| log.contains("telemetry export failed"))
+        })
+    })
+    .await
+    .expect("poll");
+    assert!(failed.is_some(), "no export failure logged within 10 s");
 
     let started = Instant::now();
     let _ = guard.shutdown();

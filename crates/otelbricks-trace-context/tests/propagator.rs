@@ -2,8 +2,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+mod common;
+
 use std::collections::HashMap;
 
+use common::Fields;
 use http::{HeaderMap, HeaderValue};
 use opentelemetry::{
     Context,
@@ -22,42 +25,6 @@ use otelbricks_trace_context::{
 const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 const TID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const SID: &str = "00f067aa0ba902b7";
-
-/// A carrier keeping repeated fields, case-insensitive, like HTTP headers.
-#[derive(Default)]
-struct Fields(Vec<(String, String)>);
-
-impl Fields {
-    fn new(fields: &[(&str, &str)]) -> Self {
-        Self(
-            fields
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
-    }
-}
-
-impl Extractor for Fields {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v.as_str())
-    }
-    fn keys(&self) -> Vec<&str> {
-        self.0.iter().map(|(k, _)| k.as_str()).collect()
-    }
-    fn get_all(&self, key: &str) -> Option<Vec<&str>> {
-        let v: Vec<&str> = self
-            .0
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v.as_str())
-            .collect();
-        (!v.is_empty()).then_some(v)
-    }
-}
 
 fn extract(fields: &[(&str, &str)]) -> Context {
     W3CTraceContextPropagator::new().extract(&Fields::new(fields))

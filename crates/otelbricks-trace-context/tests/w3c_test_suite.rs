@@ -7,33 +7,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+mod common;
+
 use std::collections::HashMap;
 
-use opentelemetry::{
-    Context,
-    propagation::{Extractor, TextMapPropagator},
-};
+use common::Fields;
+use opentelemetry::{Context, propagation::TextMapPropagator};
 use otelbricks_trace_context::{TraceStatePolicy, W3CTraceContextPropagator};
-
-struct Fields(Vec<(String, String)>);
-
-impl Extractor for Fields {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.get_all(key).map(|v| v[0])
-    }
-    fn keys(&self) -> Vec<&str> {
-        self.0.iter().map(|(k, _)| k.as_str()).collect()
-    }
-    fn get_all(&self, key: &str) -> Option<Vec<&str>> {
-        let v: Vec<&str> = self
-            .0
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v.as_str())
-            .collect();
-        (!v.is_empty()).then_some(v)
-    }
-}
 
 /// What the harness sees on the outgoing request: `None` when the trace was restarted,
 /// else the continued trace-id and the outgoing tracestate as a map.
@@ -42,12 +22,7 @@ fn run(
     headers: &[(&str, &str)],
 ) -> Option<(String, Vec<(String, String)>)> {
     let p = W3CTraceContextPropagator::new().with_tracestate_policy(policy);
-    let f = Fields(
-        headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    );
+    let f = Fields::new(headers);
     let cx = p.extract_with_context(&Context::new(), &f);
     let mut out = HashMap::new();
     p.inject_context(&cx, &mut out);

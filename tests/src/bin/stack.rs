@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use stack_tests::{Binaries, Detached, Stack, StackOptions, paths};
+use stack_tests::{Binaries, Detached, Stack, StackOptions, paths, wait_until};
 
 #[derive(Parser)]
 #[command(about = "The observability stack on loopback, without Docker")]
@@ -147,11 +147,10 @@ fn stop(pid: u32, exe: &Path) -> bool {
     }
     // SAFETY: kill(2) on a pid recorded by `up`, still running the executable `up` started.
     unsafe { libc::kill(id, libc::SIGTERM) };
-    for _ in 0..100 {
-        if !ours(pid, exe) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    if wait_until(Duration::from_secs(5), Duration::from_millis(50), || {
+        !ours(pid, exe)
+    }) {
+        return true;
     }
     // SAFETY: as above.
     unsafe { libc::kill(id, libc::SIGKILL) };

@@ -59,13 +59,7 @@ pub async fn start(handler: impl Fn(&Method, &str) -> Response + Send + Sync + '
             handler(&method, uri.path())
         }
     }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let (addr, _) = super::serve_router(app).await;
     Fake { addr, seen }
 }
 

@@ -134,32 +134,40 @@ pub async fn create_batch(router: &Router, file_ids: &[String]) -> (String, Vec<
     (v["batch_id"].as_str().expect("batch_id").to_owned(), ids)
 }
 
+/// Polls `GET uri` (which must answer 200) until `done` accepts the body; panics after `limit` with the
+/// last body.
+pub async fn wait_for(
+    router: &Router,
+    uri: &str,
+    limit: Duration,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let mut last = serde_json::Value::Null;
+    // Every 20 ms: polling faster would meet the app's own rate limit in the longer waits.
+    let found = eventually_every(limit, Duration::from_millis(20), async || {
+        let (status, v) = send_json(router, get(uri)).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        last = v.clone();
+        done(&v).then_some(v)
+    })
+    .await;
+    found.unwrap_or_else(|| panic!("{uri} not there within {limit:?}: {last}"))
+}
+
 /// Polls the job until it is terminal (panics after `limit`).
 pub async fn wait_job(router: &Router, job_id: &str, limit: Duration) -> serde_json::Value {
-    let start = Instant::now();
-    loop {
-        let (status, v) = send_json(router, get(&format!("/api/v1/jobs/{job_id}"))).await;
-        assert_eq!(status, StatusCode::OK, "{v}");
-        if v["status"] == "succeeded" || v["status"] == "failed" {
-            return v;
-        }
-        assert!(start.elapsed() < limit, "job {job_id} stuck: {v}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for(router, &format!("/api/v1/jobs/{job_id}"), limit, |v| {
+        v["status"] == "succeeded" || v["status"] == "failed"
+    })
+    .await
 }
 
 /// Polls the batch until it is completed.
 pub async fn wait_batch(router: &Router, batch_id: &str, limit: Duration) -> serde_json::Value {
-    let start = Instant::now();
-    loop {
-        let (status, v) = send_json(router, get(&format!("/api/v1/batches/{batch_id}"))).await;
-        assert_eq!(status, StatusCode::OK, "{v}");
-        if v["status"] == "completed" {
-            return v;
-        }
-        assert!(start.elapsed() < limit, "batch {batch_id} stuck: {v}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for(router, &format!("/api/v1/batches/{batch_id}"), limit, |v| {
+        v["status"] == "completed"
+    })
+    .await
 }
 
 pub fn assert_error(status: StatusCode, v: &serde_json::Value, want: StatusCode, code: &str) {
@@ -202,8 +210,30 @@ pub async fn serve_app(app: &App) -> (std::net::SocketAddr, tokio::sync::oneshot
     (addr, tx)
 }
 
-/// Polls `f` every 10 ms until it returns `Some`, at most `limit`.
-pub async fn eventually<T>(limit: Duration, mut f: impl AsyncFnMut() -> Option<T>) -> Option<T> {
+/// Serves `app` on a free loopback port until the runtime ends (or the handle is aborted).
+pub async fn serve_router(app: Router) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, server)
+}
+
+/// Polls `f` every 10 ms until it returns `Some`, at most `limit`: every wait of these tests goes through it
+/// (or [`eventually_every`], [`eventually_blocking`]), never a sleep.
+pub async fn eventually<T>(limit: Duration, f: impl AsyncFnMut() -> Option<T>) -> Option<T> {
+    eventually_every(limit, Duration::from_millis(10), f).await
+}
+
+/// [`eventually`], polling every `every` (requests through the router count against its rate limit).
+pub async fn eventually_every<T>(
+    limit: Duration,
+    every: Duration,
+    mut f: impl AsyncFnMut() -> Option<T>,
+) -> Option<T> {
     let start = Instant::now();
     loop {
         if let Some(v) = f().await {
@@ -212,6 +242,20 @@ pub async fn eventually<T>(limit: Duration, mut f: impl AsyncFnMut() -> Option<T
         if start.elapsed() > limit {
             return None;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// [`eventually`] for a blocking check (a child process, a file), polling every 20 ms.
+pub fn eventually_blocking<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -106,23 +106,36 @@ pub fn collect(provider: &SdkMeterProvider, exporter: &InMemoryMetricExporter) -
     out
 }
 
-/// Collects until `name` has data points (the first values need a priming sample), at most 10 s.
+/// Polls `check` every 20 ms until it returns `Some`, at most `limit`: the one way these tests wait.
+pub fn eventually<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Collects until `name` has data points (the first values need a priming sample), at most 10 s; then
+/// what the last collection gave.
 pub fn collect_until(
     provider: &SdkMeterProvider,
     exporter: &InMemoryMetricExporter,
     name: &str,
 ) -> Vec<Exported> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let metrics = collect(provider, exporter);
-        let ready = metrics
+    let ready = |metrics: &[Exported]| {
+        metrics
             .iter()
-            .any(|m| m.name == name && !m.points.is_empty());
-        if ready || Instant::now() > deadline {
-            return metrics;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+            .any(|m| m.name == name && !m.points.is_empty())
+    };
+    eventually(Duration::from_secs(10), || {
+        Some(collect(provider, exporter)).filter(|m| ready(m))
+    })
+    .unwrap_or_else(|| collect(provider, exporter))
 }
 
 pub fn find<'a>(metrics: &'a [Exported], name: &str) -> Option<&'a Exported> {

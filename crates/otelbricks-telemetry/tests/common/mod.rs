@@ -137,21 +137,32 @@ pub fn scenario() -> TraceId {
     span.context().span().span_context().trace_id()
 }
 
+/// Polls `check` every 20 ms until it returns `Some`, at most `limit`: the one way these tests wait.
+pub fn eventually<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The JSON line of the scenario in `<dir>/<service>.json`, polled until written.
 pub fn scenario_line(dir: &std::path::Path, service: &str) -> serde_json::Value {
     let path = dir.join(format!("{service}.json"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        if let Some(line) = text.lines().find(|l| l.contains("order accepted")) {
-            return serde_json::from_str(line).expect("valid JSON line");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no scenario line in {path:?}:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let read = || std::fs::read_to_string(&path).unwrap_or_default();
+    let line = eventually(Duration::from_secs(10), || {
+        read()
+            .lines()
+            .find(|l| l.contains("order accepted"))
+            .map(str::to_owned)
+    })
+    .unwrap_or_else(|| panic!("no scenario line in {path:?}:\n{}", read()));
+    serde_json::from_str(&line).expect("valid JSON line")
 }
 
 /// Checks what both paths must produce: the JSON line with trace context and request fields, and
