@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -232,30 +232,12 @@ pub async fn eventually<T>(limit: Duration, f: impl AsyncFnMut() -> Option<T>) -
 pub async fn eventually_every<T>(
     limit: Duration,
     every: Duration,
-    mut f: impl AsyncFnMut() -> Option<T>,
+    f: impl AsyncFnMut() -> Option<T>,
 ) -> Option<T> {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return Some(v);
-        }
-        if start.elapsed() > limit {
-            return None;
-        }
-        tokio::time::sleep(every).await;
-    }
+    test_support::eventually_async(limit, every, f).await
 }
 
 /// [`eventually`] for a blocking check (a child process, a file), polling every 20 ms.
-pub fn eventually_blocking<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if start.elapsed() > limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+pub fn eventually_blocking<T>(limit: Duration, f: impl FnMut() -> Option<T>) -> Option<T> {
+    test_support::eventually(limit, Duration::from_millis(20), f)
 }

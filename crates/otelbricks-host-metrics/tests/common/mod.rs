@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
 use opentelemetry_sdk::metrics::{
@@ -106,18 +106,9 @@ pub fn collect(provider: &SdkMeterProvider, exporter: &InMemoryMetricExporter) -
     out
 }
 
-/// Polls `check` every 20 ms until it returns `Some`, at most `limit`: the one way these tests wait.
-pub fn eventually<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check() {
-            return Some(v);
-        }
-        if start.elapsed() > limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// Polls `check` every 20 ms until it returns `Some`, at most `limit` ([`test_support::eventually`]).
+pub fn eventually<T>(limit: Duration, check: impl FnMut() -> Option<T>) -> Option<T> {
+    test_support::eventually(limit, Duration::from_millis(20), check)
 }
 
 /// Collects until `name` has data points (the first values need a priming sample), at most 10 s; then

@@ -6,7 +6,7 @@
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use opentelemetry::trace::{TraceContextExt as _, TraceId};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
@@ -137,18 +137,9 @@ pub fn scenario() -> TraceId {
     span.context().span().span_context().trace_id()
 }
 
-/// Polls `check` every 20 ms until it returns `Some`, at most `limit`: the one way these tests wait.
-pub fn eventually<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check() {
-            return Some(v);
-        }
-        if start.elapsed() > limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// Polls `check` every 20 ms until it returns `Some`, at most `limit` ([`test_support::eventually`]).
+pub fn eventually<T>(limit: Duration, check: impl FnMut() -> Option<T>) -> Option<T> {
+    test_support::eventually(limit, Duration::from_millis(20), check)
 }
 
 /// The JSON line of the scenario in `<dir>/<service>.json`, polled until written.
