@@ -22,8 +22,8 @@ pub use otlp::{OtlpProtocol, Signal};
 pub(crate) use sdk::{BatchSettings, DEFAULT_VALUE_LENGTH_LIMIT, Limits};
 pub use sdk::{PropagatorKind, SamplerConfig};
 use sdk::{parse_batch, parse_limits, parse_propagators, parse_sampler};
-pub(crate) use values::{Values, parse_key_values};
-use values::{parse_bool, parse_bytes, parse_positive, parse_positive_millis};
+pub(crate) use values::{Values, parse_bool, parse_key_values};
+use values::{parse_bytes, parse_positive, parse_positive_millis};
 
 type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
 
@@ -55,7 +55,8 @@ impl fmt::Debug for EnvSource {
     }
 }
 
-fn invalid(var: &str, value: &str, reason: impl Into<String>) -> TelemetryError {
+/// The error for `value` of `var`, and why it is invalid.
+pub(crate) fn invalid(var: &str, value: &str, reason: impl Into<String>) -> TelemetryError {
     TelemetryError::InvalidConfig {
         var: var.to_owned(),
         value: value.to_owned(),
