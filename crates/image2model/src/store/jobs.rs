@@ -3,7 +3,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::schema::{JOB_COLUMNS, job_from_row};
+use super::schema::job_by_id;
 use super::{BatchJob, BatchRecord, JobRecord, JobStatus, NewJob, Store, StoreError, now};
 
 /// Attempts after which a job that keeps dying with its process (crash, kill) is failed
@@ -54,15 +54,7 @@ impl Store {
     /// A job.
     pub async fn job(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
         let id = id.to_owned();
-        self.read(move |c| {
-            c.query_row(
-                &format!("SELECT {JOB_COLUMNS} WHERE j.id = ?1"),
-                [id],
-                job_from_row,
-            )
-            .optional()
-        })
-        .await
+        self.read(move |c| job_by_id(c, &id)).await
     }
 
     /// Claims a queued job for a worker: `queued -> running`. `None` if it is not queued.
@@ -78,12 +70,7 @@ impl Store {
             if changed != 1 {
                 return Ok(None);
             }
-            c.query_row(
-                &format!("SELECT {JOB_COLUMNS} WHERE j.id = ?1"),
-                [id],
-                job_from_row,
-            )
-            .optional()
+            job_by_id(c, &id)
         })
         .await
     }

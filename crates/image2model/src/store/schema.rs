@@ -1,6 +1,6 @@
 //! The tables, the columns added since the first release, and a job read from a row.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::records::{JobRecord, JobStatus};
 
@@ -32,13 +32,23 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
 ];
 
 /// A job's columns; a batch job's options come from its batch.
-pub(super) const JOB_COLUMNS: &str = "j.id, j.file_id, j.batch_id, j.status, \
+const JOB_COLUMNS: &str = "j.id, j.file_id, j.batch_id, j.status, \
      CASE WHEN j.options = '' THEN COALESCE(b.options, '{}') ELSE j.options END, \
      j.trace_context, j.error, j.attempts, j.created_at, j.started_at, j.finished_at, \
      j.request_id, j.error_code \
      FROM jobs j LEFT JOIN batches b ON b.id = j.batch_id";
 
-pub(super) fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
+/// The job `id`, if there is one.
+pub(super) fn job_by_id(c: &Connection, id: &str) -> rusqlite::Result<Option<JobRecord>> {
+    c.query_row(
+        &format!("SELECT {JOB_COLUMNS} WHERE j.id = ?1"),
+        [id],
+        job_from_row,
+    )
+    .optional()
+}
+
+fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
     let status: String = row.get(3)?;
     let options: String = row.get(4)?;
     let tc: String = row.get(5)?;
