@@ -33,15 +33,20 @@ use crate::limits::bounded;
 use crate::metrics::Metrics;
 use crate::rng::Rng;
 
+mod error;
 mod policy;
 mod transport;
+mod wire;
 
+pub use error::ProviderError;
 pub use policy::is_public;
 use policy::{DownloadPolicy, PublicOnlyResolver, same_origin};
 use transport::{
     CA_HINT, error_chain, host_port, redirect_refused, tls_failure, transport_class,
     transport_reason,
 };
+use wire::read_limited;
+pub use wire::{base64, parse_retry_after};
 
 /// Largest API answer (submit, status, result) read from the provider.
 pub const MAX_JSON_BYTES: usize = 1024 * 1024;
@@ -117,125 +122,6 @@ impl std::fmt::Debug for ProviderConfig {
     }
 }
 
-/// Why a generation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ProviderError {
-    /// The provider answered an error that retrying does not fix.
-    #[error("provider {endpoint} call answered {status}: {detail}")]
-    Rejected {
-        /// `submit`, `status`, `result`, `download`.
-        endpoint: &'static str,
-        /// The HTTP status.
-        status: u16,
-        /// The provider's message (bounded; never shown to API clients).
-        detail: String,
-    },
-    /// Retries ran out on 429, 5xx or transport errors.
-    #[error("provider {endpoint} call failed after {attempts} attempts: {last}")]
-    RetriesExhausted {
-        /// The endpoint.
-        endpoint: &'static str,
-        /// Attempts made.
-        attempts: u32,
-        /// The last failure.
-        last: String,
-        /// The last failure's class for clients: `HTTP 503`, `timeout`, `connection failed`.
-        class: String,
-    },
-    /// The answer is not what the API promises.
-    #[error("provider {endpoint} answered garbage: {reason}")]
-    Garbage {
-        /// The endpoint.
-        endpoint: &'static str,
-        /// What was wrong.
-        reason: String,
-    },
-    /// An answer is larger than its bound.
-    #[error("provider {endpoint} answer exceeds {limit} bytes")]
-    TooLarge {
-        /// The endpoint.
-        endpoint: &'static str,
-        /// The bound.
-        limit: usize,
-    },
-    /// The provider named a model URL this client does not fetch (other origin not allowed,
-    /// plain http, a private address).
-    #[error("model URL {url} refused: {reason}")]
-    DownloadRefused {
-        /// The URL (bounded).
-        url: String,
-        /// Why.
-        reason: String,
-    },
-    /// The TLS handshake failed for a reason retrying does not fix (certificate not trusted,
-    /// expired, for another name; no common protocol version): not retried.
-    #[error("provider {endpoint} call: TLS handshake with {host} failed: {reason}{hint}")]
-    Tls {
-        /// The endpoint.
-        endpoint: &'static str,
-        /// `host:port` of the provider.
-        host: String,
-        /// What rustls reported, e.g. `invalid peer certificate: UnknownIssuer`.
-        reason: String,
-        /// How to trust a private CA, when the certificate's issuer is unknown.
-        hint: &'static str,
-    },
-    /// The provider reports the generation failed.
-    #[error("generation failed: {0}")]
-    GenerationFailed(String),
-    /// The client cannot be built or the configuration is invalid.
-    #[error("provider client: {0}")]
-    Config(String),
-}
-
-impl ProviderError {
-    /// A stable code for the job's `error_code`.
-    pub fn code(&self) -> &'static str {
-        match self {
-            ProviderError::Rejected { .. } => "provider_rejected",
-            ProviderError::RetriesExhausted { .. } => "provider_unavailable",
-            ProviderError::Garbage { .. } => "provider_garbage",
-            ProviderError::TooLarge { .. } => "provider_answer_too_large",
-            ProviderError::DownloadRefused { .. } => "model_url_refused",
-            ProviderError::Tls { .. } => "provider_tls",
-            ProviderError::GenerationFailed(_) => "generation_failed",
-            ProviderError::Config(_) => "provider_config",
-        }
-    }
-
-    /// What an API client sees: fixed text and numbers, never a provider body, a URL, a host
-    /// or a path (those are in [`Display`](std::fmt::Display), for the log).
-    pub fn public_message(&self) -> String {
-        match self {
-            ProviderError::Rejected {
-                endpoint, status, ..
-            } => format!("the provider rejected the {endpoint} call (HTTP {status})"),
-            ProviderError::RetriesExhausted {
-                endpoint,
-                attempts,
-                class,
-                ..
-            } => format!(
-                "the provider {endpoint} call failed after {attempts} attempts (last: {class})"
-            ),
-            ProviderError::Garbage { endpoint, .. } => {
-                format!("the provider answered garbage to the {endpoint} call")
-            }
-            ProviderError::TooLarge { endpoint, limit } => {
-                format!("the provider's {endpoint} answer exceeds {limit} bytes")
-            }
-            ProviderError::DownloadRefused { .. } => {
-                "the provider named a model URL this service does not download from".into()
-            }
-            ProviderError::Tls { endpoint, .. } => {
-                format!("the TLS handshake with the provider failed ({endpoint} call)")
-            }
-            ProviderError::GenerationFailed(_) => "generation failed at the provider".into(),
-            ProviderError::Config(_) => "the provider client is misconfigured".into(),
-        }
-    }
-}
-
 /// The provider client.
 #[derive(Clone)]
 pub struct ProviderClient {
@@ -254,77 +140,6 @@ impl std::fmt::Debug for ProviderClient {
         f.debug_struct("ProviderClient")
             .field("cfg", &self.cfg)
             .finish_non_exhaustive()
-    }
-}
-
-/// A tiny standard base64 encoder (for `data:` URIs).
-pub fn base64(bytes: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        out.push(T[(n >> 18) as usize & 63] as char);
-        out.push(T[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 {
-            T[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if chunk.len() > 2 {
-            T[n as usize & 63] as char
-        } else {
-            '='
-        });
-    }
-    out
-}
-
-/// A `Retry-After` value as a delay: delta-seconds (an integer, or a decimal some servers
-/// send), saturating; `None` for anything else (negative, not finite, an HTTP date, garbage),
-/// so that the caller falls back to its backoff. Never panics.
-pub fn parse_retry_after(v: &HeaderValue) -> Option<Duration> {
-    let s = v.to_str().ok()?.trim();
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(Duration::from_secs(s.parse::<u64>().unwrap_or(u64::MAX)));
-    }
-    let f: f64 = s.parse().ok()?;
-    if !f.is_finite() || f < 0.0 {
-        return None;
-    }
-    Some(Duration::try_from_secs_f64(f).unwrap_or(Duration::MAX))
-}
-
-/// Reads `resp`'s body up to `limit` bytes.
-async fn read_limited(
-    endpoint: &'static str,
-    mut resp: reqwest::Response,
-    limit: usize,
-) -> Result<Vec<u8>, ProviderError> {
-    if resp.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(ProviderError::TooLarge { endpoint, limit });
-    }
-    let mut out = Vec::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(c)) => {
-                if out.len() + c.len() > limit {
-                    return Err(ProviderError::TooLarge { endpoint, limit });
-                }
-                out.extend_from_slice(&c);
-            }
-            Ok(None) => return Ok(out),
-            Err(e) => {
-                return Err(ProviderError::Garbage {
-                    endpoint,
-                    reason: format!("cannot read body: {}", error_chain(&e)),
-                });
-            }
-        }
     }
 }
 
@@ -692,23 +507,5 @@ impl ProviderClient {
             });
         }
         Ok(bytes)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_matches_the_rfc_vectors() {
-        for (i, o) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(i.as_bytes()), o);
-        }
     }
 }

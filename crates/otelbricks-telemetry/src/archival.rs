@@ -19,7 +19,7 @@ use opentelemetry::metrics::Counter;
 use otelbricks_logfiles::ManageConfig;
 
 use crate::TelemetryError;
-use crate::config::EnvSource;
+use crate::config::{EnvSource, invalid, parse_bool};
 
 /// What to archive and delete, and how often to look.
 ///
@@ -83,17 +83,7 @@ impl LogArchival {
         env: &EnvSource,
     ) -> Result<Option<LogArchival>, TelemetryError> {
         let enabled = match env.get("TELEMETRY_LOG_ARCHIVE") {
-            Some(v) => match v.to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" | "on" => true,
-                "false" | "0" | "no" | "off" => false,
-                _ => {
-                    return Err(invalid(
-                        "TELEMETRY_LOG_ARCHIVE",
-                        &v,
-                        "expected true or false",
-                    ));
-                }
-            },
+            Some(v) => parse_bool("TELEMETRY_LOG_ARCHIVE", &v)?,
             None => base.is_some(),
         };
         if !enabled {
@@ -142,14 +132,6 @@ impl LogArchival {
             ));
         }
         Ok(Some(policy))
-    }
-}
-
-fn invalid(var: &str, value: &str, reason: impl Into<String>) -> TelemetryError {
-    TelemetryError::InvalidConfig {
-        var: var.to_owned(),
-        value: value.to_owned(),
-        reason: reason.into(),
     }
 }
 

@@ -1,4 +1,8 @@
 //! Builds the providers, the `tracing` layers and the background pieces from resolved settings.
+//!
+//! The pieces it puts together: the level filter and the exporter's feedback guard (`filter`), the
+//! resource, sampler, propagator and metric views (`sdk`), and the runtime that drives the
+//! exporters and the admin listener (`runtime`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -6,23 +10,15 @@ use std::time::{Duration, Instant};
 use opentelemetry::KeyValue;
 use opentelemetry::global;
 use opentelemetry::metrics::{Meter, MeterProvider as _};
-use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
-use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::{
     BatchConfigBuilder as LogBatchConfigBuilder, BatchLogProcessor, SdkLoggerProvider,
 };
-use opentelemetry_sdk::metrics::{
-    Aggregation, Instrument, InstrumentKind, PeriodicReader, SdkMeterProvider, Stream,
-};
-use opentelemetry_sdk::propagation::BaggagePropagator;
-use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider,
-};
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use tracing::Level;
-use tracing_subscriber::EnvFilter;
 
 use crate::admin::{self, AdminServer};
-use crate::config::{ConsoleFormat, PropagatorKind, SamplerConfig, Settings, Signal};
+use crate::config::{ConsoleFormat, Settings, Signal};
 use crate::export::{self, ExportStats, Observed, Reachability};
 use crate::files::{self, LogFile, Rotate};
 use crate::json::JsonLayer;
@@ -31,217 +27,15 @@ use crate::processors::{LogGate, SpanGate};
 use crate::writer::{BatchWriter, BatchWriterGuard};
 use crate::{TelemetryError, TelemetryGuard};
 
-/// Bucket boundaries, in seconds, for HTTP request durations: the OTel semantic-convention advice,
-/// which is also the Python design's bucket list.
-pub const HTTP_DURATION_BUCKETS: &[f64] = &[
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-];
-
-/// Targets whose events never reach the OTel log exporter: the HTTP/gRPC stack the exporters use
-/// and the OTel SDK itself, so an export error cannot produce a log record that is exported again.
-const FEEDBACK_TARGETS: &[&str] = &[
-    "hyper",
-    "hyper_util",
-    "h2",
-    "tonic",
-    "tower",
-    "reqwest",
-    "opentelemetry",
-    "otelbricks_telemetry::export",
-];
-
-/// True when events of `target` may be exported as OTel log records: false for the HTTP/gRPC
-/// stack the exporters use (`hyper`, `h2`, `tonic`, `tower`, `reqwest`), the OTel SDK and our
-/// exporter wrapper, so an export error cannot produce a record that is exported again.
-pub fn no_feedback_target(target: &str) -> bool {
-    !FEEDBACK_TARGETS.iter().any(|t| {
-        target.strip_prefix(t).is_some_and(|rest| {
-            rest.is_empty()
-                || rest.starts_with("::")
-                || rest.starts_with('_')
-                || rest.starts_with('-')
-        })
-    })
-}
-
-/// Directives added to the level filter for chatty dependencies, unless the filter names them.
-const QUIET: &[&str] = &[
-    "h2=warn",
-    "hyper=warn",
-    "hyper_util=warn",
-    "tonic=warn",
-    "tower=warn",
-    "reqwest=warn",
-    "opentelemetry=warn",
-    "opentelemetry_sdk=warn",
-    "opentelemetry-otlp=warn",
-];
-
-pub(crate) fn env_filter(directives: &str) -> Result<EnvFilter, TelemetryError> {
-    let mut all = directives.to_owned();
-    for q in QUIET {
-        let name = q.split('=').next().unwrap_or_default();
-        if !directives.contains(name) {
-            all.push(',');
-            all.push_str(q);
-        }
-    }
-    EnvFilter::builder()
-        .parse(&all)
-        .map_err(|e| TelemetryError::InvalidConfig {
-            var: "RUST_LOG".into(),
-            value: directives.into(),
-            reason: e.to_string(),
-        })
-}
-
-pub(crate) fn resource(s: &Settings) -> Resource {
-    let os_type = match std::env::consts::OS {
-        "macos" => "darwin",
-        other => other,
-    };
-    let mut attrs = vec![
-        KeyValue::new("service.instance.id", uuid::Uuid::new_v4().to_string()),
-        KeyValue::new("os.type", os_type),
-        KeyValue::new("process.pid", i64::from(std::process::id())),
-    ];
-    if let Some(v) = &s.service_version {
-        attrs.push(KeyValue::new("service.version", v.clone()));
-    }
-    if let Some(env) = &s.environment {
-        attrs.push(KeyValue::new("deployment.environment.name", env.clone()));
-    }
-    if let Ok(host) = hostname::get() {
-        attrs.push(KeyValue::new(
-            "host.name",
-            host.to_string_lossy().into_owned(),
-        ));
-    }
-    attrs.extend(
-        s.resource_attributes
-            .iter()
-            .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
-    );
-    Resource::builder_empty()
-        .with_detector(Box::new(
-            opentelemetry_sdk::resource::TelemetryResourceDetector,
-        ))
-        .with_service_name(s.service_name.clone())
-        .with_attributes(attrs)
-        .build()
-}
-
-fn sampler(s: SamplerConfig) -> Sampler {
-    match s {
-        SamplerConfig::AlwaysOn => Sampler::AlwaysOn,
-        SamplerConfig::AlwaysOff => Sampler::AlwaysOff,
-        SamplerConfig::TraceIdRatio(r) => Sampler::TraceIdRatioBased(r),
-        SamplerConfig::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
-        SamplerConfig::ParentBasedAlwaysOff => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
-        SamplerConfig::ParentBasedTraceIdRatio(r) => {
-            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(r)))
-        }
-    }
-}
-
-/// The configured propagators as one composite. `tracecontext` is our W3C Level 1+2 conformant
-/// propagator (crate `trace-context`), not the SDK's.
-pub(crate) fn propagator(kinds: &[PropagatorKind]) -> TextMapCompositePropagator {
-    let list: Vec<Box<dyn TextMapPropagator + Send + Sync>> = kinds
-        .iter()
-        .map(|k| -> Box<dyn TextMapPropagator + Send + Sync> {
-            match k {
-                PropagatorKind::TraceContext => {
-                    Box::new(otelbricks_trace_context::W3CTraceContextPropagator::new())
-                }
-                PropagatorKind::Baggage => Box::new(BaggagePropagator::new()),
-            }
-        })
-        .collect();
-    TextMapCompositePropagator::new(list)
-}
-
-/// Views: a cardinality limit on every instrument, and explicit boundaries for the duration
-/// histograms that would otherwise get the SDK's millisecond defaults.
-pub(crate) fn with_views(
-    mut builder: opentelemetry_sdk::metrics::MeterProviderBuilder,
-    cardinality_limit: usize,
-    buckets: &[(String, Vec<f64>)],
-) -> opentelemetry_sdk::metrics::MeterProviderBuilder {
-    let mut table: Vec<(String, Vec<f64>)> = vec![
-        (
-            "http.server.request.duration".into(),
-            HTTP_DURATION_BUCKETS.to_vec(),
-        ),
-        (
-            "http.client.request.duration".into(),
-            HTTP_DURATION_BUCKETS.to_vec(),
-        ),
-    ];
-    table.extend(buckets.iter().cloned());
-    let table = Arc::new(table);
-    builder = builder.with_view(move |inst: &Instrument| {
-        let mut stream = Stream::builder().with_cardinality_limit(cardinality_limit);
-        let bounds = table.iter().rev().find(|(n, _)| n == inst.name());
-        if let (InstrumentKind::Histogram, Some((_, bounds))) = (inst.kind(), bounds) {
-            stream = stream.with_aggregation(Aggregation::ExplicitBucketHistogram {
-                boundaries: bounds.clone(),
-                record_min_max: true,
-            });
-        }
-        stream.build().ok()
-    });
-    builder
-}
-
-/// A current-thread Tokio runtime on its own thread: serves the admin listener and drives the gRPC
-/// exporters, independent of the application's runtime (or its absence).
-pub(crate) struct BackgroundRuntime {
-    pub handle: tokio::runtime::Handle,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl BackgroundRuntime {
-    pub(crate) fn start() -> Result<Self, TelemetryError> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .thread_name("telemetry-rt")
-            .build()
-            .map_err(TelemetryError::Runtime)?;
-        let handle = rt.handle().clone();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("telemetry-rt".into())
-            .spawn(move || {
-                rt.block_on(async {
-                    let _ = stopped.await;
-                });
-                rt.shutdown_timeout(Duration::from_millis(200));
-            })
-            .map_err(TelemetryError::Runtime)?;
-        Ok(BackgroundRuntime {
-            handle,
-            stop: Some(stop),
-            thread: Some(thread),
-        })
-    }
-
-    fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for BackgroundRuntime {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+mod filter;
+mod runtime;
+mod sdk;
+pub(crate) use filter::env_filter;
+pub use filter::no_feedback_target;
+use runtime::BackgroundRuntime;
+pub use sdk::HTTP_DURATION_BUCKETS;
+use sdk::sampler;
+pub(crate) use sdk::{propagator, resource, with_views};
 
 /// Host metrics, started by the `telemetry` builder when asked for.
 pub(crate) type HostStart =
@@ -600,42 +394,5 @@ impl<E: opentelemetry_sdk::metrics::exporter::PushMetricExporter>
     }
     fn temporality(&self) -> opentelemetry_sdk::metrics::Temporality {
         self.inner.temporality()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exporter_stack_targets_never_feed_the_log_exporter() {
-        for t in [
-            "hyper",
-            "hyper_util::client",
-            "h2::codec",
-            "tonic::transport",
-            "reqwest",
-            "opentelemetry_sdk",
-            "opentelemetry-otlp",
-            "otelbricks_telemetry::export",
-        ] {
-            assert!(!no_feedback_target(t), "{t} must be filtered");
-        }
-        for t in [
-            "image2model",
-            "hyperion",
-            "telemetry_http",
-            "my_app::tonicity",
-        ] {
-            assert!(no_feedback_target(t), "{t} must pass");
-        }
-    }
-
-    #[test]
-    fn quiet_directives_are_added_unless_the_filter_names_the_crate() {
-        let f = env_filter("info,hyper=debug").expect("valid").to_string();
-        assert!(f.contains("hyper=debug"), "{f}");
-        assert!(!f.contains("hyper=warn"), "{f}");
-        assert!(f.contains("h2=warn"), "{f}");
     }
 }

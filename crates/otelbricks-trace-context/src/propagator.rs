@@ -13,7 +13,7 @@ use crate::traceparent::{
     parse_traceparent,
 };
 use crate::tracestate::{
-    DEFAULT_MAX_LEN, MAX_MEMBERS, TraceStateError, TraceStatePolicy, W3CTraceState,
+    DEFAULT_MAX_LEN, MAX_MEMBERS, TraceStateError, TraceStatePolicy, W3CTraceState, join_members,
     otel_accepts_key, parse_members, truncate_to, validate_key, validate_value,
 };
 
@@ -194,20 +194,7 @@ impl W3CTraceContextPropagator {
             }
         }
         truncate_to(&mut members, self.max_len, None);
-        let len = members
-            .iter()
-            .map(|(k, v)| k.len() + v.len() + 2)
-            .sum::<usize>();
-        let mut s = String::with_capacity(len);
-        for (i, (k, v)) in members.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            s.push_str(k);
-            s.push('=');
-            s.push_str(v);
-        }
-        s
+        join_members(&members)
     }
 }
 

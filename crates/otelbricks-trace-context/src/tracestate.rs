@@ -173,6 +173,20 @@ fn header_len<K: AsRef<str>, V: AsRef<str>>(members: &[(K, V)]) -> usize {
         + members.len().saturating_sub(1)
 }
 
+/// A `tracestate` value: `key=value` members joined by `,` with no OWS; empty for no members.
+pub(crate) fn join_members<K: AsRef<str>, V: AsRef<str>>(members: &[(K, V)]) -> String {
+    let mut s = String::with_capacity(header_len(members));
+    for (i, (k, v)) in members.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(k.as_ref());
+        s.push('=');
+        s.push_str(v.as_ref());
+    }
+    s
+}
+
 /// Applies the size limit (§3.3.3.1 "tracestate Limits"): whole entries are removed, entries
 /// longer than 128 characters first (right-most first), then entries from the end, until the
 /// combined value (commas included) fits `max_len`.
@@ -448,16 +462,7 @@ impl W3CTraceState {
     /// The header value: `key=value` members joined by `,` with no OWS. Empty for an empty
     /// list (then no header should be sent).
     pub fn header(&self) -> String {
-        let mut s = String::with_capacity(header_len(&self.members));
-        for (i, (k, v)) in self.members.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            s.push_str(k);
-            s.push('=');
-            s.push_str(v);
-        }
-        s
+        join_members(&self.members)
     }
 }
 

@@ -174,25 +174,22 @@ pub(super) fn fill_range(
     if start >= n {
         return Ok(none);
     }
+    // The owned lines end at `end`; `too_long_tail`: the line after them is over the limit.
+    let owned = |end: usize, too_long_tail: bool| RangeData {
+        start,
+        end,
+        begin,
+        too_long_tail,
+    };
     // Complete the last line that starts inside the range.
     let short = n < want; // end of file
     if short || buf[n - 1] == b'\n' {
-        return Ok(RangeData {
-            start,
-            end: n,
-            begin,
-            too_long_tail: false,
-        });
+        return Ok(owned(n, false));
     }
     let last_start = memchr::memrchr(b'\n', &buf[start..n]).map_or(start, |p| start + p + 1);
     loop {
         if n - last_start > max_line {
-            return Ok(RangeData {
-                start,
-                end: last_start,
-                begin,
-                too_long_tail: true,
-            });
+            return Ok(owned(last_start, true));
         }
         let more = (n - last_start).max(64 * 1024);
         if buf.len() < n + more {
@@ -203,37 +200,17 @@ pub(super) fn fill_range(
         if let Some(p) = memchr::memchr(b'\n', &buf[n..n + k]) {
             let end = n + p + 1;
             if end - last_start > max_line + 1 {
-                return Ok(RangeData {
-                    start,
-                    end: last_start,
-                    begin,
-                    too_long_tail: true,
-                });
+                return Ok(owned(last_start, true));
             }
-            return Ok(RangeData {
-                start,
-                end,
-                begin,
-                too_long_tail: false,
-            });
+            return Ok(owned(end, false));
         }
         n += k;
         if k < more {
             // End of file: the last line ends there.
             if n - last_start > max_line {
-                return Ok(RangeData {
-                    start,
-                    end: last_start,
-                    begin,
-                    too_long_tail: true,
-                });
+                return Ok(owned(last_start, true));
             }
-            return Ok(RangeData {
-                start,
-                end: n,
-                begin,
-                too_long_tail: false,
-            });
+            return Ok(owned(n, false));
         }
     }
 }

@@ -1,4 +1,7 @@
 //! Every variable: defaults, overrides, and an error naming the variable for each invalid value.
+
+use std::collections::BTreeMap;
+
 use super::*;
 
 fn resolve(pairs: &[(&str, &str)]) -> Result<Settings, TelemetryError> {

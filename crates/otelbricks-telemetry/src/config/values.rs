@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::invalid;
 use crate::TelemetryError;
 
-pub(super) fn parse_bool(var: &str, v: &str) -> Result<bool, TelemetryError> {
+pub(crate) fn parse_bool(var: &str, v: &str) -> Result<bool, TelemetryError> {
     match v.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),
