@@ -39,5 +39,13 @@ done
 log "packaging every publishable crate (verified builds of the packaged sources)"
 packages=()
 for row in "${rows[@]}"; do packages+=(-p "${row%% *}"); done
+# Cargo verifies each package against the others through a local registry (target/package/tmp-registry)
+# and unpacks them under ~/.cargo/registry/src/-<hash>/ like downloaded crates. Same name and version,
+# so an unpacked copy from an earlier run would be used instead of today's sources: drop those copies
+# (only our crates, only in such local registries; crates.io's registries start with their host name).
+for row in "${rows[@]}"; do
+  rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/"${row%% *}"-[0-9]* \
+    "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/-*/"${row%% *}"-[0-9]*.crate
+done
 cargo package --quiet --locked "${packages[@]}"
 log "crate checks passed"
