@@ -43,9 +43,26 @@ for row in "${rows[@]}"; do packages+=(-p "${row%% *}"); done
 # and unpacks them under ~/.cargo/registry/src/-<hash>/ like downloaded crates. Same name and version,
 # so an unpacked copy from an earlier run would be used instead of today's sources: drop those copies
 # (only our crates, only in such local registries; crates.io's registries start with their host name).
+# Cargo also takes registry sources as immutable, so what an earlier verification compiled from such a
+# copy (in the target directory, whose dep-info names the unpacked sources) is dropped as well.
+names=()
 for row in "${rows[@]}"; do
+  names+=("${row%% *}")
   rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/"${row%% *}"-[0-9]* \
     "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/-*/"${row%% *}"-[0-9]*.crate
 done
+target_dir=$(cargo metadata --no-deps --format-version 1 | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+python3 - "$target_dir/debug" "${names[@]}" <<'PY'
+import pathlib, shutil, sys
+debug = pathlib.Path(sys.argv[1])
+crates = {n.replace("-", "_"): n for n in sys.argv[2:]}
+for info in list((debug / "deps").glob("*.d")):
+    crate, _, build = info.stem.rpartition("-")
+    if crate not in crates or "/registry/src/-" not in info.read_text(errors="replace"):
+        continue
+    for artifact in (debug / "deps").glob(f"*{info.stem}*"):
+        artifact.unlink(missing_ok=True)
+    shutil.rmtree(debug / ".fingerprint" / f"{crates[crate]}-{build}", ignore_errors=True)
+PY
 cargo package --quiet --locked "${packages[@]}"
 log "crate checks passed"
