@@ -5,7 +5,8 @@
 # otelbricks_telemetry::install (`base`, what a user would assemble instead), axum-tracing-opentelemetry's
 # OtelInResponseLayer + OtelAxumLayer wired as init-tracing-opentelemetry wires them, under the benches'
 # subscriber with exporters that discard (`axum_otel`), and the benches' hand-wired SDK minimum (`floor`:
-# one span, one metric record, one log record, same subscriber and exporters as `axum_otel`).
+# one span, one metric record, one log record, same subscriber and exporters as `axum_otel`), and
+# HttpServerLayer under that same subscriber and exporters (`ours_disc`: the layer's cost beside theirs).
 # Server CPU per request = the server process's user+system time during the wrk run divided by the
 # requests wrk completed (steadier than req/s on a busy machine). The load average is printed per stack.
 # Usage: scripts/loopback-bench.sh [SECONDS] [CONNECTIONS] [ROUNDS]
@@ -41,4 +42,5 @@ for r in $(seq "$rounds"); do
   run base --baseline
   run axum_otel --axum-tracing-otel
   run floor --sdk-floor
+  run ours_disc --ours-discard
 done

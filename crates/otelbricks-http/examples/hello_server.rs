@@ -1,6 +1,7 @@
 //! A hello route for loopback load tests:
 //! `cargo run --release -p otelbricks-http --example hello_server -- [STACK] [PORT]`, `STACK` one of
-//! `--bare`, `--metrics-only`, `--baseline`, `--axum-tracing-otel`, `--sdk-floor` (default: ours).
+//! `--bare`, `--metrics-only`, `--baseline`, `--axum-tracing-otel`, `--sdk-floor`, `--ours-discard`
+//! (default: ours).
 //!
 //! - `--bare`: the router with no instrumentation at all.
 //! - default: `otelbricks_telemetry::install()` (console off, files in a temporary directory removed at exit,
@@ -15,6 +16,9 @@
 //!   propagator and filter directive as init-tracing-opentelemetry wires them, exporters that
 //!   discard (as `--sdk-floor`: `benches/common/mod.rs`). One span per request, no metrics, no
 //!   request log line.
+//! - `--ours-discard`: `HttpServerLayer` under the benches' subscriber and exporters that discard,
+//!   as `--axum-tracing-otel` and `--sdk-floor` run: the layer's own cost next to theirs, without
+//!   the log files and the failing OTLP export of the default.
 //! - `--sdk-floor`: the benches' `sdk_floor` stack (one span, one histogram record and one log
 //!   record made with the OTel SDK by hand, exporters that discard): a lower bound for any
 //!   OpenTelemetry middleware, not a usable one.
@@ -36,6 +40,7 @@ enum Stack {
     Baseline,
     AxumTracingOtel,
     SdkFloor,
+    OursDiscard,
 }
 
 #[tokio::main]
@@ -49,11 +54,12 @@ async fn main() -> anyhow::Result<()> {
             "--baseline" => stack = Stack::Baseline,
             "--axum-tracing-otel" => stack = Stack::AxumTracingOtel,
             "--sdk-floor" => stack = Stack::SdkFloor,
+            "--ours-discard" => stack = Stack::OursDiscard,
             _ => {
                 port = arg.parse().with_context(|| {
                     format!(
                         "invalid argument {arg:?}: expected --bare, --metrics-only, --baseline, \
-                     --axum-tracing-otel, --sdk-floor or a port"
+                     --axum-tracing-otel, --sdk-floor, --ours-discard or a port"
                     )
                 })?
             }
@@ -80,6 +86,10 @@ async fn main() -> anyhow::Result<()> {
         Stack::SdkFloor => {
             _common = Some(common::install());
             (common::sdk_floor(app), None)
+        }
+        Stack::OursDiscard => {
+            _common = Some(common::install());
+            (app.layer(otelbricks_http::HttpServerLayer::new()), None)
         }
         Stack::AxumTracingOtel => {
             _common = Some(common::install_with(
