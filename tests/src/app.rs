@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::error::StackError;
 use crate::poll::wait_until;
-use crate::process::{Process, free_port, wait_ready};
+use crate::process::{Process, listener_port, wait_ready};
 use crate::stack::Stack;
 
 /// Path of the `image2model` binary next to the running test's target directory (`target/<profile>/`).
@@ -43,7 +43,7 @@ impl App {
         let bin = image2model_bin()?;
         std::fs::create_dir_all(dir)
             .map_err(StackError::io(format!("creating {}", dir.display())))?;
-        let listen = format!("127.0.0.1:{}", free_port()?);
+        let listen = format!("127.0.0.1:{}", listener_port()?);
         let mut cmd = Command::new(bin);
         cmd.current_dir(dir)
             .env("OTEL_EXPORTER_OTLP_ENDPOINT", stack.otlp_grpc_endpoint())

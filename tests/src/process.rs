@@ -150,14 +150,15 @@ pub fn free_port() -> Result<u16, StackError> {
 }
 
 /// A free TCP port on 127.0.0.1 below the kernel's ephemeral range (`ip_local_port_range`), for a
-/// component that is stopped and started again on the same port (the collector in the fault tests).
+/// listener that starts later or starts again: every component of the stacks and the app under test.
 ///
-/// A port from [`free_port`] is an ephemeral one: while its listener is down, any outgoing connection on the
-/// host (a load generator, an exporter retrying, another test) may get it as its local port and keep it, and
-/// the restarted component then fails with "address already in use". The kernel never picks a port below
-/// that range for an outgoing connection. Candidates are drawn at random from 20000 up to the range's start
-/// and checked by binding; when none is free, [`free_port`]'s answer is returned.
-pub fn restartable_port() -> Result<u16, StackError> {
+/// A port from [`free_port`] is an ephemeral one: between its release and the component's bind (or while a
+/// killed component is down), any outgoing connection on the host (a readiness poll, a load generator, an
+/// exporter retrying, another test) may get it as its local port and keep it, and the component then fails
+/// with "address already in use". The kernel never picks a port below that range for an outgoing
+/// connection. Candidates are drawn at random from 20000 up to the range's start and checked by binding;
+/// when none is free, [`free_port`]'s answer is returned.
+pub fn listener_port() -> Result<u16, StackError> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static DRAWS: AtomicU64 = AtomicU64::new(0);
     let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
@@ -234,13 +235,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_restartable_port_is_free_and_below_the_ephemeral_range() {
+    fn a_listener_port_is_free_and_below_the_ephemeral_range() {
         let start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
             .ok()
             .and_then(|t| t.split_whitespace().next()?.parse().ok())
             .unwrap_or(32768);
-        let a = restartable_port().expect("a port");
-        let b = restartable_port().expect("another port");
+        let a = listener_port().expect("a port");
+        let b = listener_port().expect("another port");
         assert!(a < start && b < start, "{a}, {b} not below {start}");
         assert!(std::net::TcpListener::bind(("127.0.0.1", a)).is_ok());
     }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::bins::Binaries;
 use crate::error::StackError;
 use crate::paths::repo_root;
-use crate::process::{Process, free_port, restartable_port, wait_ready};
+use crate::process::{Process, free_port, listener_port, wait_ready};
 use crate::render;
 
 /// How to bring the stack up.
@@ -75,20 +75,21 @@ pub struct Ports {
 impl Ports {
     fn allocate() -> Result<Ports, StackError> {
         Ok(Ports {
-            // The collector's ports outlive it: `start_collector` binds them again after a kill.
-            otlp_grpc: restartable_port()?,
-            otlp_http: restartable_port()?,
-            collector_health: restartable_port()?,
-            collector_exporter: restartable_port()?,
-            collector_self: restartable_port()?,
-            jaeger_otlp_grpc: free_port()?,
-            jaeger_otlp_http: free_port()?,
-            jaeger_query: free_port()?,
-            jaeger_query_grpc: free_port()?,
-            jaeger_metrics: free_port()?,
-            prometheus: free_port()?,
-            alertmanager: free_port()?,
-            app_admin: free_port()?,
+            // Below the ephemeral range, so no outgoing connection takes a port before its component binds
+            // it (or binds it again: `start_collector` after a kill).
+            otlp_grpc: listener_port()?,
+            otlp_http: listener_port()?,
+            collector_health: listener_port()?,
+            collector_exporter: listener_port()?,
+            collector_self: listener_port()?,
+            jaeger_otlp_grpc: listener_port()?,
+            jaeger_otlp_http: listener_port()?,
+            jaeger_query: listener_port()?,
+            jaeger_query_grpc: listener_port()?,
+            jaeger_metrics: listener_port()?,
+            prometheus: listener_port()?,
+            alertmanager: listener_port()?,
+            app_admin: listener_port()?,
         })
     }
 }

@@ -47,10 +47,7 @@ async fn a_client_over_its_request_rate_gets_429_with_retry_after_and_others_do_
             c.limits.rate_burst = 5;
         },
         SimConfig::fast(10),
-        AppOptions {
-            meter: Some(capture.meter("image2model")),
-            tracer_provider: Some(capture.tracer_provider().clone()),
-        },
+        options_of(&capture),
     )
     .await;
     for _ in 0..5 {
@@ -93,10 +90,7 @@ async fn a_burst_of_batches_is_cut_by_the_job_quota() {
             fault: Fault::Hang,
             ..SimConfig::fast(10)
         },
-        AppOptions {
-            meter: Some(capture.meter("image2model")),
-            tracer_provider: Some(capture.tracer_provider().clone()),
-        },
+        options_of(&capture),
     )
     .await;
     let f = upload(&t.router).await;
@@ -133,10 +127,7 @@ async fn a_full_queue_answers_503_with_retry_after() {
             fault: Fault::Hang,
             ..SimConfig::fast(10)
         },
-        AppOptions {
-            meter: Some(capture.meter("image2model")),
-            tracer_provider: Some(capture.tracer_provider().clone()),
-        },
+        options_of(&capture),
     )
     .await;
     let f = upload(&t.router).await;
@@ -171,15 +162,7 @@ async fn a_full_queue_answers_503_with_retry_after() {
 async fn oversized_options_and_file_names_are_413_and_counted() {
     let capture = Capture::new("image2model");
     let _g = capture.set_default();
-    let t = start_cfg(
-        |_| {},
-        SimConfig::fast(10),
-        AppOptions {
-            meter: Some(capture.meter("image2model")),
-            tracer_provider: Some(capture.tracer_provider().clone()),
-        },
-    )
-    .await;
+    let t = start_cfg(|_| {}, SimConfig::fast(10), options_of(&capture)).await;
     let f = upload(&t.router).await;
     let big = serde_json::json!({"file_id": f, "options": {"prompt": "x".repeat(17 * 1024)}});
     let (status, v) = send_json(&t.router, post_json("/api/v1/models", &big.to_string())).await;
@@ -272,10 +255,7 @@ async fn client_controlled_ids_and_names_are_bounded_in_answers_and_log_lines() 
     let t = start_cfg(
         |c| c.limits.max_filename_bytes = 4096,
         SimConfig::fast(10),
-        AppOptions {
-            meter: Some(capture.meter("image2model")),
-            tracer_provider: Some(capture.tracer_provider().clone()),
-        },
+        options_of(&capture),
     )
     .await;
     let long_id = "z".repeat(1500);

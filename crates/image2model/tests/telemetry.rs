@@ -19,15 +19,7 @@ use otelbricks_telemetry::testing::{Capture, PointValue};
 async fn one_trace_links_the_api_request_the_job_and_the_provider_calls() {
     let capture = Capture::new("image2model");
     let _guard = capture.set_default();
-    let t = start_cfg(
-        |_| {},
-        SimConfig::fast(30),
-        AppOptions {
-            meter: Some(capture.meter("image2model")),
-            tracer_provider: Some(capture.tracer_provider().clone()),
-        },
-    )
-    .await;
+    let t = start_cfg(|_| {}, SimConfig::fast(30), options_of(&capture)).await;
     let f = upload(&t.router).await;
     let job = create_job(&t.router, &f).await;
     let v = wait_job(&t.router, &job, Duration::from_secs(10)).await;
@@ -119,10 +111,7 @@ async fn the_provider_key_never_reaches_a_span_log_or_metric() {
     let t = start_cfg(
         |c| c.provider_key = Some(secret.into()),
         sim,
-        AppOptions {
-            meter: Some(capture.meter("image2model")),
-            tracer_provider: Some(capture.tracer_provider().clone()),
-        },
+        options_of(&capture),
     )
     .await;
     let f = upload(&t.router).await;
@@ -142,15 +131,7 @@ async fn business_metrics_have_sane_values_after_a_small_load() {
         error_rate: 0.2,
         ..SimConfig::fast(20)
     };
-    let t = start_cfg(
-        |c| c.provider_max_retries = 20,
-        sim,
-        AppOptions {
-            meter: Some(capture.meter("image2model")),
-            tracer_provider: Some(capture.tracer_provider().clone()),
-        },
-    )
-    .await;
+    let t = start_cfg(|c| c.provider_max_retries = 20, sim, options_of(&capture)).await;
     let mut files = Vec::new();
     for _ in 0..3 {
         files.push(upload(&t.router).await);
@@ -262,10 +243,7 @@ async fn the_queue_length_gauge_follows_the_backlog() {
     let t = start_cfg(
         |c| c.workers = 1,
         SimConfig::fast(5_000),
-        AppOptions {
-            meter: Some(capture.meter("image2model")),
-            tracer_provider: Some(capture.tracer_provider().clone()),
-        },
+        options_of(&capture),
     )
     .await;
     let mut files = Vec::new();
@@ -307,10 +285,7 @@ async fn the_provider_gets_the_server_spans_context_and_never_the_clients_traces
     let t = start_cfg(
         move |c| c.provider_url = Some(url),
         SimConfig::fast(10),
-        AppOptions {
-            meter: Some(capture.meter("image2model")),
-            tracer_provider: Some(capture.tracer_provider().clone()),
-        },
+        options_of(&capture),
     )
     .await;
     let f = upload(&t.router).await;

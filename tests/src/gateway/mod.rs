@@ -17,7 +17,7 @@ use std::time::Duration;
 use crate::bins::Binaries;
 use crate::error::StackError;
 use crate::paths::repo_root;
-use crate::process::{Process, free_port, wait_ready};
+use crate::process::{Process, free_port, listener_port, wait_ready};
 use crate::stack::{Ports, spawn_jaeger};
 
 /// How to bring the tier up.
@@ -76,11 +76,11 @@ pub struct CollectorPorts {
 impl CollectorPorts {
     fn allocate() -> Result<CollectorPorts, StackError> {
         Ok(CollectorPorts {
-            otlp_grpc: free_port()?,
-            otlp_http: free_port()?,
-            health: free_port()?,
-            exporter: free_port()?,
-            self_metrics: free_port()?,
+            otlp_grpc: listener_port()?,
+            otlp_http: listener_port()?,
+            health: listener_port()?,
+            exporter: listener_port()?,
+            self_metrics: listener_port()?,
         })
     }
 
@@ -132,7 +132,7 @@ impl Tier {
                 .map(|_| CollectorPorts::allocate())
                 .collect::<Result<_, _>>()?,
             jaeger_ports,
-            prometheus_port: free_port()?,
+            prometheus_port: listener_port()?,
             agent: None,
             gateways: Vec::new(),
             prometheus: None,
@@ -364,11 +364,11 @@ fn jaeger_ports() -> Result<Ports, StackError> {
         collector_health: 0,
         collector_exporter: 0,
         collector_self: 0,
-        jaeger_otlp_grpc: free_port()?,
-        jaeger_otlp_http: free_port()?,
-        jaeger_query: free_port()?,
-        jaeger_query_grpc: free_port()?,
-        jaeger_metrics: free_port()?,
+        jaeger_otlp_grpc: listener_port()?,
+        jaeger_otlp_http: listener_port()?,
+        jaeger_query: listener_port()?,
+        jaeger_query_grpc: listener_port()?,
+        jaeger_metrics: listener_port()?,
         prometheus: 0,
         alertmanager: 0,
         app_admin: 0,

@@ -13,7 +13,7 @@ use crate::repo_dashboards;
 /// collector runs with `otel-collector/config.yaml`, gets one failed SERVER span over OTLP/HTTP, and its
 /// Prometheus exporter is scraped until the span metric appears (the connector flushes every 15 s).
 fn span_metric_labels_of_the_collector_build() -> (BTreeSet<String>, String) {
-    use stack_tests::process::{Process, free_port, wait_ready};
+    use stack_tests::process::{Process, free_port, listener_port, wait_ready};
     use std::time::Duration;
     let bins = stack_tests::Binaries::ensure().expect("the collector is built");
     let dir = tempfile::tempdir().expect("temp dir");
@@ -33,7 +33,7 @@ fn span_metric_labels_of_the_collector_build() -> (BTreeSet<String>, String) {
         "alertmanager",
         "app_admin",
     ] {
-        ports.insert(name.into(), free_port().expect("port").into());
+        ports.insert(name.into(), listener_port().expect("port").into());
     }
     let ports: stack_tests::Ports = serde_json::from_value(Value::Object(ports)).expect("ports");
     let unused = free_port().expect("port");

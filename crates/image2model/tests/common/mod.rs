@@ -11,6 +11,7 @@ use http::{Request, StatusCode};
 use image2model::app::{App, AppOptions};
 use image2model::config::ServeConfig;
 use image2model::sim::SimConfig;
+use otelbricks_telemetry::testing::Capture;
 use tower::ServiceExt as _;
 
 pub const PNG: &[u8] = image2model::files::TINY_PNG;
@@ -132,6 +133,14 @@ pub async fn create_batch(router: &Router, file_ids: &[String]) -> (String, Vec<
         .map(|j| j.as_str().expect("id").to_owned())
         .collect();
     (v["batch_id"].as_str().expect("batch_id").to_owned(), ids)
+}
+
+/// The app's telemetry into `capture`: its meter and its tracer provider (the server layer's spans).
+pub fn options_of(capture: &Capture) -> AppOptions {
+    AppOptions {
+        meter: Some(capture.meter("image2model")),
+        tracer_provider: Some(capture.tracer_provider().clone()),
+    }
 }
 
 /// Polls `GET uri` (which must answer 200) until `done` accepts the body; panics after `limit` with the
