@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Loopback throughput of a hello route, in one run, alternating, with wrk: the bare router
-# (`bare`), HttpServerLayer + otelbricks_telemetry::install (`ours`), HttpMetricsLayer alone on the same
-# install (`metrics`), opentelemetry-instrumentation-tower + tower-http TraceLayer + the same
+# (`bare`), HttpServerLayer + otelbricks_telemetry::install (`ours`), the three signal layers
+# (HttpTraceLayer + HttpMetricsLayer + RequestLogLayer) on the same install (`signals`),
+# HttpMetricsLayer alone on the same install (`metrics`), opentelemetry-instrumentation-tower + tower-http TraceLayer + the same
 # otelbricks_telemetry::install (`base`, what a user would assemble instead), axum-tracing-opentelemetry's
 # OtelInResponseLayer + OtelAxumLayer wired as init-tracing-opentelemetry wires them, under the benches'
 # subscriber with exporters that discard (`axum_otel`), and the benches' hand-wired SDK minimum (`floor`:
@@ -38,6 +39,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 for r in $(seq "$rounds"); do
   run bare --bare
   run ours
+  run signals --signals
   run metrics --metrics-only
   run base --baseline
   run axum_otel --axum-tracing-otel

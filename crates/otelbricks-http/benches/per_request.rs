@@ -21,7 +21,13 @@
 //! providers and exporters); each middleware alone: `exclude`, `request_id`, `user_id`,
 //! `process_time`, `trace`, `metrics`, `request_log`, `catch_panic`; and `metrics_by_hand`, the
 //! four HTTP server instruments recorded by hand with the OTel API (`common::metrics_by_hand`),
-//! to compare `metrics` with.
+//! to compare `metrics` with; `minus_<layer>` (`minus_trace`, `minus_request_id`, …), the stack of
+//! `HttpServerLayer` built from the public layers with that one left out (`minus_none`: all of
+//! them), so that `minus_none − minus_<layer>` is what the layer costs inside the stack, where it
+//! also feeds the others (the request id, for one, becomes a span attribute and a field of every
+//! log line).
+//!
+//! The router is finalized with `with_state(())`, as `axum::serve` does, before the requests.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
@@ -100,8 +106,44 @@ fn main() {
         "metrics" => router().layer(otelbricks_http::HttpMetricsLayer::new()),
         "request_log" => router().layer(otelbricks_http::RequestLogLayer::new()),
         "catch_panic" => router().layer(otelbricks_http::CatchPanicLayer::new()),
+        s if s.starts_with("minus_") => {
+            use otelbricks_http::*;
+            use tower::util::option_layer;
+            let skip = &s["minus_".len()..];
+            let layers = [
+                "exclude",
+                "request_id",
+                "user_id",
+                "process_time",
+                "trace",
+                "metrics",
+                "request_log",
+                "catch_panic",
+            ];
+            assert!(
+                skip == "none" || layers.contains(&skip),
+                "unknown layer {skip}"
+            );
+            let on = |name: &str| skip != name;
+            router().layer(
+                tower::ServiceBuilder::new()
+                    .layer(option_layer(on("exclude").then(|| {
+                        ExcludeLayer::new(ExcludePaths::new().exact("/metrics").exact("/health"))
+                    })))
+                    .layer(option_layer(on("request_id").then(RequestIdLayer::new)))
+                    .layer(option_layer(on("user_id").then(UserIdLayer::default)))
+                    .layer(option_layer(on("process_time").then(ProcessTimeLayer::new)))
+                    .layer(option_layer(on("trace").then(HttpTraceLayer::new)))
+                    .layer(option_layer(on("metrics").then(HttpMetricsLayer::new)))
+                    .layer(option_layer(on("request_log").then(RequestLogLayer::new)))
+                    .layer(option_layer(on("catch_panic").then(CatchPanicLayer::new))),
+            )
+        }
         other => panic!("unknown stack {other}"),
     };
+    // Finalized as `axum::serve` finalizes it (`into_make_service` calls `with_state`): without
+    // this, axum turns the handler into a route and applies every layer again per request.
+    let app = app.with_state(());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -25,6 +25,8 @@ mod common;
 use common::{install, request, router};
 
 fn run(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, app: Router) {
+    // Finalized as `axum::serve` finalizes it: otherwise every request applies the layers again.
+    let app = app.with_state(());
     c.bench_function(name, |b| {
         b.iter(|| {
             let resp = rt.block_on(app.clone().oneshot(request()));

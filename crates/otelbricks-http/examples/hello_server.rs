@@ -1,11 +1,15 @@
 //! A hello route for loopback load tests:
 //! `cargo run --release -p otelbricks-http --example hello_server -- [STACK] [PORT]`, `STACK` one of
-//! `--bare`, `--metrics-only`, `--baseline`, `--axum-tracing-otel`, `--sdk-floor`, `--ours-discard`
-//! (default: ours).
+//! `--bare`, `--signals`, `--metrics-only`, `--baseline`, `--axum-tracing-otel`, `--sdk-floor`,
+//! `--ours-discard` (default: ours).
 //!
 //! - `--bare`: the router with no instrumentation at all.
 //! - default: `otelbricks_telemetry::install()` (console off, files in a temporary directory removed at exit,
 //!   OTLP to a closed port so export fails and is counted) and `HttpServerLayer`.
+//! - `--signals`: the same `otelbricks_telemetry::install()` and only the three layers that emit
+//!   signals: `HttpTraceLayer` + `HttpMetricsLayer` + `RequestLogLayer` (the span, the four
+//!   instruments, the request log line to the file and as an OTel log record; no request id, user
+//!   id, `X-Process-Time` or panic catching).
 //! - `--metrics-only`: the same `otelbricks_telemetry::install()` and `HttpMetricsLayer` alone (the four
 //!   HTTP server instruments, no span, no log line).
 //! - `--baseline`: the same `otelbricks_telemetry::install()` with what a user would assemble instead of our
@@ -36,6 +40,7 @@ mod common;
 enum Stack {
     Bare,
     Ours,
+    Signals,
     MetricsOnly,
     Baseline,
     AxumTracingOtel,
@@ -50,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "--bare" => stack = Stack::Bare,
+            "--signals" => stack = Stack::Signals,
             "--metrics-only" => stack = Stack::MetricsOnly,
             "--baseline" => stack = Stack::Baseline,
             "--axum-tracing-otel" => stack = Stack::AxumTracingOtel,
@@ -58,8 +64,8 @@ async fn main() -> anyhow::Result<()> {
             _ => {
                 port = arg.parse().with_context(|| {
                     format!(
-                        "invalid argument {arg:?}: expected --bare, --metrics-only, --baseline, \
-                     --axum-tracing-otel, --sdk-floor, --ours-discard or a port"
+                        "invalid argument {arg:?}: expected --bare, --signals, --metrics-only, \
+                     --baseline, --axum-tracing-otel, --sdk-floor, --ours-discard or a port"
                     )
                 })?
             }
@@ -103,6 +109,15 @@ async fn main() -> anyhow::Result<()> {
         }
         Stack::Ours => (
             app.layer(otelbricks_http::HttpServerLayer::new()),
+            Some(telemetry("info")?),
+        ),
+        Stack::Signals => (
+            app.layer(
+                tower::ServiceBuilder::new()
+                    .layer(otelbricks_http::HttpTraceLayer::new())
+                    .layer(otelbricks_http::HttpMetricsLayer::new())
+                    .layer(otelbricks_http::RequestLogLayer::new()),
+            ),
             Some(telemetry("info")?),
         ),
         Stack::MetricsOnly => (
