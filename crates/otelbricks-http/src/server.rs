@@ -49,9 +49,6 @@
 //! request is unmatched: no `http.route`, span named `{method}`).
 
 use opentelemetry::metrics::Meter;
-use std::sync::Arc;
-
-use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::Tracer;
 use tower::Layer;
 
@@ -62,7 +59,9 @@ use crate::metrics::{HttpMetrics, HttpMetricsLayer};
 use crate::process_time::{ProcessTime, ProcessTimeLayer};
 use crate::request_id::{RequestIdLayer, SetRequestId};
 use crate::request_log::{DefaultLogLevels, RequestLog, RequestLogLayer};
-use crate::trace::{DefaultSpanName, HttpTrace, HttpTraceLayer, IncomingTraceContext};
+use crate::trace::{
+    DefaultSpanName, HttpTrace, HttpTraceLayer, IncomingTraceContext, TracerSource,
+};
 use crate::user_id::{SetUserId, UserIdHasher, UserIdLayer};
 
 /// Every server middleware of this crate in one layer. See the [module docs](self).
@@ -72,7 +71,7 @@ pub struct HttpServerLayer<C = ServerErrorsAsFailures> {
     user_ids: UserIdHasher,
     incoming: IncomingTraceContext,
     metrics: HttpMetricsLayer,
-    tracer: Option<Arc<BoxedTracer>>,
+    tracer: TracerSource,
     classify: C,
 }
 
@@ -113,7 +112,7 @@ impl HttpServerLayer {
             user_ids: UserIdHasher::unkeyed(),
             incoming: IncomingTraceContext::default(),
             metrics: HttpMetricsLayer::with_meter(meter),
-            tracer: None,
+            tracer: TracerSource::default(),
             classify: ServerErrorsAsFailures,
         }
     }
@@ -171,7 +170,7 @@ impl<C> HttpServerLayer<C> {
     where
         T::Span: Send + Sync + 'static,
     {
-        self.tracer = Some(crate::trace::shared(tracer));
+        self.tracer = TracerSource::Given(crate::trace::shared(tracer));
         self
     }
 }
@@ -187,7 +186,7 @@ impl<S, C: ClassifyResponse> Layer<S> for HttpServerLayer<C> {
         let inner = HttpTraceLayer::new()
             .classify(c.clone())
             .incoming(self.incoming)
-            .shared_tracer(self.tracer.clone())
+            .tracer_source(self.tracer.clone())
             .layer(inner);
         let inner = ProcessTimeLayer::new().layer(inner);
         let inner = UserIdLayer::new(self.user_ids.clone()).layer(inner);

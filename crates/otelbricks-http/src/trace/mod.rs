@@ -14,7 +14,8 @@
 //!   [edge policy](IncomingTraceContext) (default: continue the caller's trace, ignoring an
 //!   unsampled flag);
 //! - starts the server span with the OpenTelemetry API (the global tracer provider's tracer
-//!   `otelbricks-http`, or the one given to [`HttpTraceLayer::tracer`]) and makes its context
+//!   `otelbricks-http`, taken at the layer's first request, or the one given to
+//!   [`HttpTraceLayer::tracer`]) and makes its context
 //!   current while the inner service runs: spans the handler opens, with `tracing` or with the
 //!   OpenTelemetry API, are its children, and every log line of the request carries its trace and
 //!   span ids, both the JSON lines of `otelbricks-telemetry` and the OpenTelemetry log records of
@@ -78,7 +79,7 @@ pub use hooks::{DefaultSpanName, MakeSpanName, OnRequest, OnResponse};
 pub use incoming::IncomingTraceContext;
 pub use service::HttpTrace;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::Tracer;
@@ -93,7 +94,30 @@ pub struct HttpTraceLayer<N = DefaultSpanName, Req = (), Res = (), C = ServerErr
     on_response: Res,
     classify: C,
     incoming: IncomingTraceContext,
-    tracer: Option<Arc<BoxedTracer>>,
+    tracer: TracerSource,
+}
+
+/// Where a layer's spans come from: the tracer it was given, or the global tracer provider's,
+/// taken once at the first request and shared by every service the layer made.
+#[derive(Debug, Clone)]
+pub(crate) enum TracerSource {
+    Given(Arc<BoxedTracer>),
+    Global(Arc<OnceLock<BoxedTracer>>),
+}
+
+impl Default for TracerSource {
+    fn default() -> Self {
+        TracerSource::Global(Arc::default())
+    }
+}
+
+impl TracerSource {
+    pub(crate) fn tracer(&self) -> &BoxedTracer {
+        match self {
+            TracerSource::Given(tracer) => tracer,
+            TracerSource::Global(cell) => cell.get_or_init(service::global_tracer),
+        }
+    }
 }
 
 impl HttpTraceLayer {
@@ -160,18 +184,20 @@ impl<N, Req, Res, C> HttpTraceLayer<N, Req, Res, C> {
     }
 
     /// Starts spans with `tracer` instead of the global tracer provider's tracer
-    /// `otelbricks-http` (looked up per request, so a provider installed later is used).
+    /// `otelbricks-http`. That one is taken at the layer's first request (not per request: the
+    /// lookup allocates), so install the global provider before serving, as
+    /// `otelbricks_telemetry::install` does, or give the tracer here.
     pub fn tracer<T>(mut self, tracer: T) -> Self
     where
         T: Tracer + Send + Sync + 'static,
         T::Span: Send + Sync + 'static,
     {
-        self.tracer = Some(shared(tracer));
+        self.tracer = TracerSource::Given(shared(tracer));
         self
     }
 
     /// The tracer as [`HttpServerLayer`](crate::HttpServerLayer) keeps it.
-    pub(crate) fn shared_tracer(mut self, tracer: Option<Arc<BoxedTracer>>) -> Self {
+    pub(crate) fn tracer_source(mut self, tracer: TracerSource) -> Self {
         self.tracer = tracer;
         self
     }
@@ -200,6 +226,7 @@ impl<S, N: Clone, Req: Clone, Res: Clone, C: Clone> tower::Layer<S>
             classify: self.classify.clone(),
             incoming: self.incoming,
             tracer: self.tracer.clone(),
+            route: Arc::default(),
         }
     }
 }

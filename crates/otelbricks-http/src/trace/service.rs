@@ -29,7 +29,21 @@ pub struct HttpTrace<S, N, Req, Res, C> {
     pub(super) on_response: Res,
     pub(super) classify: C,
     pub(super) incoming: IncomingTraceContext,
-    pub(super) tracer: Option<std::sync::Arc<BoxedTracer>>,
+    pub(super) tracer: super::TracerSource,
+    /// The route template of this service's first request, shared by the spans of the next ones
+    /// with the same route (a service that `Router::layer` put on one route sees only that one).
+    pub(super) route: Arc<OnceLock<Arc<str>>>,
+}
+
+/// `route` as a shared string: the cached one when it is the same, so a span's `http.route`
+/// copies nothing.
+fn shared_route(cache: &OnceLock<Arc<str>>, route: &str) -> Arc<str> {
+    let cached = cache.get_or_init(|| Arc::from(route));
+    if **cached == *route {
+        cached.clone()
+    } else {
+        Arc::from(route)
+    }
 }
 
 /// `server.address` and `server.port` from the `Host` header (or the URI's authority).
@@ -53,13 +67,20 @@ fn server_address<B>(req: &Request<B>) -> Option<(String, Option<u16>)> {
 }
 
 /// The semantic-convention attributes known when the request arrives.
-pub(super) fn request_attributes<B>(req: &Request<B>, attributes: &mut Vec<KeyValue>) {
+pub(super) fn request_attributes<B>(
+    req: &Request<B>,
+    route: &OnceLock<Arc<str>>,
+    attributes: &mut Vec<KeyValue>,
+) {
     attributes.push(KeyValue::new(
         "http.request.method",
         method_attribute(req.method()),
     ));
-    if let Some(route) = matched_route(req) {
-        attributes.push(KeyValue::new("http.route", route.to_owned()));
+    if let Some(matched) = matched_route(req) {
+        attributes.push(KeyValue::new(
+            "http.route",
+            StringValue::from(shared_route(route, matched)),
+        ));
     }
     let scheme = if req.uri().scheme_str() == Some("https") {
         "https"
@@ -126,7 +147,7 @@ where
         // A context without a valid remote span (absent or malformed) leaves the span a root.
         let (parent, link) = resolve(self.incoming, extracted);
         let mut attributes = Vec::with_capacity(14);
-        request_attributes(&req, &mut attributes);
+        request_attributes(&req, &self.route, &mut attributes);
         // `request_id` and `user_id` are span attributes (a trace can be found by either) and
         // the fields of every log line of the request; both share one copy of each value.
         let mut fields = LogFields::new();
@@ -154,10 +175,7 @@ where
         if let Some(link) = link {
             builder = builder.with_links(vec![Link::with_context(link)]);
         }
-        let span = match &self.tracer {
-            Some(tracer) => tracer.build_with_context(builder, &parent),
-            None => global_tracer().build_with_context(builder, &parent),
-        };
+        let span = self.tracer.tracer().build_with_context(builder, &parent);
         let mut otel_cx = parent.with_span(span);
         if !fields.is_empty() {
             otel_cx = otel_cx.with_value(fields);
@@ -173,9 +191,8 @@ where
     }
 }
 
-/// The global tracer provider's tracer for this crate, looked up per request (a few hundred
-/// instructions) so that a provider installed after the layer was built is the one used.
-fn global_tracer() -> BoxedTracer {
+/// The global tracer provider's tracer for this crate.
+pub(super) fn global_tracer() -> BoxedTracer {
     static SCOPE: OnceLock<InstrumentationScope> = OnceLock::new();
     let scope = SCOPE.get_or_init(|| {
         InstrumentationScope::builder(crate::metrics::METER_NAME)
