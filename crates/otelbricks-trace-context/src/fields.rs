@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 /// Plain `snake_case` fields (`request_id`, `user_id`) that travel with an OpenTelemetry
 /// [`Context`](opentelemetry::Context) inside the process and are never propagated to other
 /// services (unlike baggage).
@@ -20,12 +22,17 @@ use std::sync::Arc;
 /// let fields = cx.get::<LogFields>().unwrap();
 /// assert_eq!(fields.iter().collect::<Vec<_>>(), [("request_id", "r-1")]);
 /// ```
+///
+/// Up to [`LogFields::INLINE`] fields are held without an allocation of their own.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogFields {
-    fields: Vec<(&'static str, Arc<str>)>,
+    fields: SmallVec<[(&'static str, Arc<str>); LogFields::INLINE]>,
 }
 
 impl LogFields {
+    /// How many fields are held inline (a request's `request_id` and `user_id`).
+    pub const INLINE: usize = 2;
+
     /// No fields.
     pub fn new() -> Self {
         Self::default()
