@@ -126,17 +126,28 @@ pub(super) fn render_fields(fields: &LogFields, max: usize) -> Arc<str> {
 
 /// `,"trace_id":"…","span_id":"…"`.
 pub(super) fn write_ids(buf: &mut Vec<u8>, sc: &opentelemetry::trace::SpanContext) {
-    // Hex by table: `{:032x}` through `fmt` cost ~2k instructions per line.
+    // Hex by table into one stack buffer, copied once (`{:032x}` through `fmt` cost ~2k
+    // instructions per line).
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    buf.extend_from_slice(b",\"trace_id\":\"");
+    const TRACE: &[u8] = b",\"trace_id\":\"";
+    const SPAN: &[u8] = b"\",\"span_id\":\"";
+    let mut out = [0u8; TRACE.len() + 32 + SPAN.len() + 16 + 1];
+    out[..TRACE.len()].copy_from_slice(TRACE);
+    let mut at = TRACE.len();
     for b in sc.trace_id().to_bytes() {
-        buf.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
+        out[at] = HEX[usize::from(b >> 4)];
+        out[at + 1] = HEX[usize::from(b & 0xf)];
+        at += 2;
     }
-    buf.extend_from_slice(b"\",\"span_id\":\"");
+    out[at..at + SPAN.len()].copy_from_slice(SPAN);
+    at += SPAN.len();
     for b in sc.span_id().to_bytes() {
-        buf.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
+        out[at] = HEX[usize::from(b >> 4)];
+        out[at + 1] = HEX[usize::from(b & 0xf)];
+        at += 2;
     }
-    buf.push(b'"');
+    out[at] = b'"';
+    buf.extend_from_slice(&out);
 }
 
 pub(super) fn ids_fragment(cx: &opentelemetry::Context) -> Option<Arc<str>> {

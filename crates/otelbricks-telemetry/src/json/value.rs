@@ -32,14 +32,15 @@ pub(super) fn write_json_str(buf: &mut Vec<u8>, s: &str) {
 pub(super) fn write_escaped_inner(buf: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
-    // Most strings need no escaping: skip 8 bytes at a time while none of them does.
+    // Most strings need no escaping: skip 8 bytes at a time while none of them does, then find
+    // the first byte that does, if any, with a plain loop; a clean string is one copy.
     let clean = clean_prefix(bytes);
-    if clean == bytes.len() {
+    let Some(first) = bytes[clean..].iter().position(|&b| needs_escape(b)) else {
         buf.extend_from_slice(bytes);
         return;
-    }
+    };
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate().skip(clean) {
+    for (i, &b) in bytes.iter().enumerate().skip(clean + first) {
         let esc: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -68,6 +69,11 @@ pub(super) fn write_escaped_inner(buf: &mut Vec<u8>, s: &str) {
         start = i + 1;
     }
     buf.extend_from_slice(&bytes[start..]);
+}
+
+/// A control character, `"` or `\`.
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
 }
 
 /// Length of the longest prefix of `bytes`, rounded down to whole 8-byte words, in which no byte
