@@ -226,7 +226,8 @@ impl<S, N: Clone, Req: Clone, Res: Clone, C: Clone> tower::Layer<S>
             classify: self.classify.clone(),
             incoming: self.incoming,
             tracer: self.tracer.clone(),
-            route: Arc::default(),
+            route: Default::default(),
+            host: Default::default(),
         }
     }
 }

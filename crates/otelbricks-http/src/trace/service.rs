@@ -30,46 +30,85 @@ pub struct HttpTrace<S, N, Req, Res, C> {
     pub(super) classify: C,
     pub(super) incoming: IncomingTraceContext,
     pub(super) tracer: super::TracerSource,
-    /// The route template of this service's first request, shared by the spans of the next ones
-    /// with the same route (a service that `Router::layer` put on one route sees only that one).
-    pub(super) route: Arc<OnceLock<Arc<str>>>,
+    /// The route template and the host of this service's first request, shared by the spans of
+    /// the next ones with the same value (a service that `Router::layer` put on one route sees
+    /// only that route, and a server is mostly called by one name).
+    pub(super) route: FirstValue,
+    pub(super) host: FirstValue,
 }
 
-/// `route` as a shared string: the cached one when it is the same, so a span's `http.route`
-/// copies nothing.
-fn shared_route(cache: &OnceLock<Arc<str>>, route: &str) -> Arc<str> {
-    let cached = cache.get_or_init(|| Arc::from(route));
-    if **cached == *route {
-        cached.clone()
-    } else {
-        Arc::from(route)
+/// The first value a service saw for one attribute, kept as a shared string.
+#[derive(Debug, Clone, Default)]
+pub(super) struct FirstValue(Arc<OnceLock<Arc<str>>>);
+
+impl FirstValue {
+    /// `value` as a shared string: the kept one when it is the same, so the span's attribute
+    /// copies nothing.
+    fn share(&self, value: &str) -> Arc<str> {
+        let kept = self.0.get_or_init(|| Arc::from(value));
+        if **kept == *value {
+            kept.clone()
+        } else {
+            Arc::from(value)
+        }
     }
 }
 
-/// `server.address` and `server.port` from the `Host` header (or the URI's authority).
-fn server_address<B>(req: &Request<B>) -> Option<(String, Option<u16>)> {
-    let authority = match req.uri().authority() {
-        Some(a) => a.clone(),
-        None => req
-            .headers()
-            .get(http::header::HOST)?
-            .to_str()
-            .ok()?
-            .parse::<http::uri::Authority>()
-            .ok()?,
+/// `server.address` and `server.port` from the URI's authority or else the `Host` header.
+fn server_address<B>(req: &Request<B>) -> Option<(&str, Option<u16>)> {
+    match req.uri().authority() {
+        // An absolute-form target may carry `user@`; the address is what follows.
+        Some(a) => split_authority(a.as_str().rsplit_once('@').map_or(a.as_str(), |(_, h)| h)),
+        None => split_authority(req.headers().get(http::header::HOST)?.to_str().ok()?),
+    }
+}
+
+/// `host[:port]` into the host (an IPv6 literal without its brackets) and the port; `None` when
+/// it is not a valid authority (RFC 3986: a registered name or an IP literal, digits for a port).
+fn split_authority(authority: &str) -> Option<(&str, Option<u16>)> {
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(rest) => {
+            let (ip, after) = rest.split_once(']')?;
+            let valid = !ip.is_empty()
+                && ip
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+            if !valid {
+                return None;
+            }
+            match after {
+                "" => (ip, None),
+                _ => (ip, Some(after.strip_prefix(':')?)),
+            }
+        }
+        None => {
+            let (host, port) = match authority.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            };
+            let valid = !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b));
+            if !valid {
+                return None;
+            }
+            (host, port)
+        }
     };
-    let host = authority.host();
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    Some((truncated(host).to_owned(), authority.port_u16()))
+    let port = match port {
+        None | Some("") => None,
+        Some(p) if p.bytes().all(|b| b.is_ascii_digit()) => Some(p.parse::<u16>().ok()?),
+        Some(_) => return None,
+    };
+    Some((host, port))
 }
 
 /// The semantic-convention attributes known when the request arrives.
-pub(super) fn request_attributes<B>(
+fn request_attributes<B>(
     req: &Request<B>,
-    route: &OnceLock<Arc<str>>,
+    route: &FirstValue,
+    host: &FirstValue,
     attributes: &mut Vec<KeyValue>,
 ) {
     attributes.push(KeyValue::new(
@@ -79,7 +118,7 @@ pub(super) fn request_attributes<B>(
     if let Some(matched) = matched_route(req) {
         attributes.push(KeyValue::new(
             "http.route",
-            StringValue::from(shared_route(route, matched)),
+            StringValue::from(route.share(matched)),
         ));
     }
     let scheme = if req.uri().scheme_str() == Some("https") {
@@ -106,8 +145,11 @@ pub(super) fn request_attributes<B>(
             StringValue::from(truncated(ua).to_owned()),
         ));
     }
-    if let Some((host, port)) = server_address(req) {
-        attributes.push(KeyValue::new("server.address", host));
+    if let Some((address, port)) = server_address(req) {
+        attributes.push(KeyValue::new(
+            "server.address",
+            StringValue::from(host.share(truncated(address))),
+        ));
         if let Some(port) = port {
             attributes.push(KeyValue::new("server.port", i64::from(port)));
         }
@@ -147,7 +189,7 @@ where
         // A context without a valid remote span (absent or malformed) leaves the span a root.
         let (parent, link) = resolve(self.incoming, extracted);
         let mut attributes = Vec::with_capacity(14);
-        request_attributes(&req, &self.route, &mut attributes);
+        request_attributes(&req, &self.route, &self.host, &mut attributes);
         // `request_id` and `user_id` are span attributes (a trace can be found by either) and
         // the fields of every log line of the request; both share one copy of each value.
         let mut fields = LogFields::new();
@@ -200,4 +242,34 @@ pub(super) fn global_tracer() -> BoxedTracer {
             .build()
     });
     opentelemetry::global::tracer_with_scope(scope.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_authority;
+
+    #[test]
+    fn authorities_split_into_host_and_port_and_malformed_ones_are_refused() {
+        let cases = [
+            ("example.com", Some(("example.com", None))),
+            ("example.com:8080", Some(("example.com", Some(8080)))),
+            ("127.0.0.1:80", Some(("127.0.0.1", Some(80)))),
+            ("[::1]:3000", Some(("::1", Some(3000)))),
+            ("[2001:db8::7]", Some(("2001:db8::7", None))),
+            ("host:", Some(("host", None))),
+            ("host:99999", None),
+            ("host:8o", None),
+            (":80", None),
+            ("", None),
+            ("bad host", None),
+            ("quote\"host", None),
+            ("[::1", None),
+            ("[]:80", None),
+            ("[::1]x", None),
+            ("[fe80::1%eth0]", None),
+        ];
+        for (authority, expected) in cases {
+            assert_eq!(split_authority(authority), expected, "{authority:?}");
+        }
+    }
 }
