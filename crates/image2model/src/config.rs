@@ -31,7 +31,7 @@ pub struct ServeConfig {
     /// Time in-flight jobs get to finish on shutdown before they are requeued.
     #[arg(long, env = "IMAGE2MODEL_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
-    /// Provider base URL, http:// or https:// (e.g. https://queue.fal.run); unset: the built-in simulator, in-process.
+    /// Provider base URL, http:// or https:// (e.g. `https://queue.fal.run`); unset: the built-in simulator, in-process.
     #[arg(long, env = "IMAGE2MODEL_PROVIDER_URL")]
     pub provider_url: Option<String>,
     /// PEM file of extra CA certificates trusted for an https provider (on top of the system's).

@@ -3,7 +3,7 @@
 //! A 5xx answer never shows internals: its message is fixed per code, and the detail (a path,
 //! a database error) goes to the log line and the request's span, found by the `request_id`
 //! of the body. Client-controlled text echoed in a message (an id, a file name) is cut to
-//! [`ECHO_MAX`](crate::limits::ECHO_MAX) bytes, and every message to [`MESSAGE_MAX`].
+//! [`ECHO_MAX`] bytes, and every message to [`MESSAGE_MAX`].
 
 use std::time::Duration;
 

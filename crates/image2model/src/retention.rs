@@ -1,8 +1,8 @@
 //! Retention: a periodic sweep deletes what is older than `IMAGE2MODEL_RETENTION` — finished
 //! jobs and their model files, batches without jobs left, uploads no queued or running job
 //! needs — and `*.part` files left by interrupted writes. Every minute it also forgets the rate
-//! limiters' idle clients. A sweep deletes at most [`SWEEP_CHUNK`](crate::store::SWEEP_CHUNK)
-//! rows per table and runs again at once while there is more.
+//! limiters' idle clients. A sweep deletes at most [`SWEEP_CHUNK`] rows per table and runs again
+//! at once while there is more.
 
 use std::sync::Arc;
 use std::time::Duration;
