@@ -13,7 +13,9 @@ use logroller::{Compression, LogRoller, LogRollerBuilder, Rotation, RotationSize
 
 use crate::{Error, LOG_FILE_MODE};
 
-/// An active log file that rotates itself by size (see the [module docs](self)).
+/// An active log file that rotates itself by size: rotation happens before a write that would
+/// cross the size limit (so hand it whole lines), rotations are gzipped on a background thread
+/// and the newest `keep` are kept, under the names of [`naming`](crate::naming).
 ///
 /// ```
 /// use std::io::Write;

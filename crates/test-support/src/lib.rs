@@ -1,8 +1,9 @@
 //! What the workspace's tests share: waiting for a condition by polling it with a deadline.
 //!
 //! Every wait in the tests goes through [`eventually`] (a value), [`wait_until`] (a yes/no) or
-//! [`eventually_async`] (a check that is a future), so a slow machine costs time, not a flaky
-//! failure, and a condition that never comes fails at a known deadline. No test sleeps and hopes.
+//! `eventually_async` (a check that is a future; feature `tokio`), so a slow machine costs time,
+//! not a flaky failure, and a condition that never comes fails at a known deadline. No test
+//! sleeps and hopes.
 //!
 //! ```
 //! use std::time::Duration;

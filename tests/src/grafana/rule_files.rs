@@ -41,7 +41,7 @@ pub struct Rule {
 impl Rule {
     /// Whether the expression's top level is a comparison with a number (`... > 0.1`, possibly joined
     /// with `and`/`or`): such an expression is empty while the condition is false, so "returns data" is
-    /// checked on its [`selectors`] instead.
+    /// checked on its [`selectors`](super::promql::selectors) instead.
     pub fn has_threshold(&self) -> bool {
         fn top(e: &Expr) -> bool {
             match e {

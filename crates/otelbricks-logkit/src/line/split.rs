@@ -190,14 +190,14 @@ impl LineParser {
     }
 
     /// Whether the line of the last [`LineParser::next_line`] is plain: then every string
-    /// [`LineParser::parse_next`] gives is borrowed from it (see [`borrows_only`]).
+    /// [`LineParser::parse_next`] gives is borrowed from it (see [`borrows_only`](super::borrows_only)).
     #[inline]
     pub fn last_was_plain(&self) -> bool {
         self.plain
     }
 
     /// Parses the line the last [`LineParser::next_line`] returned (`b` must be that
-    /// slice); same result as [`parse_bytes`].
+    /// slice); same result as [`parse_bytes`](super::parse_bytes).
     #[inline]
     pub fn parse_next<'a>(&mut self, b: &'a [u8], l: &mut Line<'a>) -> Result<bool, SyntaxError> {
         let fast = self.plain;
@@ -210,7 +210,7 @@ impl LineParser {
         if fast { s.top_fast(l) } else { s.top(l) }
     }
 
-    /// As [`parse_bytes`].
+    /// As [`parse_bytes`](super::parse_bytes).
     #[inline]
     pub fn parse<'a>(&mut self, b: &'a [u8], l: &mut Line<'a>) -> Result<bool, SyntaxError> {
         let fast = plain_quotes(b, &mut self.quotes);
