@@ -14,7 +14,7 @@ pub(super) fn json_string(s: &str) -> String {
 /// since JSON has no literal for them.
 pub(super) fn write_f64(buf: &mut Vec<u8>, value: f64) {
     if value.is_finite() {
-        buf.extend_from_slice(ryu::Buffer::new().format_finite(value).as_bytes());
+        buf.extend_from_slice(zmij::Buffer::new().format_finite(value).as_bytes());
     } else {
         write_json_str(buf, &value.to_string());
     }
@@ -137,6 +137,40 @@ pub(super) fn write_display_str(buf: &mut Vec<u8>, value: &dyn fmt::Display, max
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finite_floats_are_written_as_serde_json_writes_them_and_the_others_as_strings() {
+        for v in [
+            0.0,
+            -0.0,
+            1.0,
+            0.1,
+            0.000_123_456,
+            1.5e-7,
+            12_345.678,
+            1e21,
+            -3.25,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+        ] {
+            let mut ours = Vec::new();
+            write_f64(&mut ours, v);
+            assert_eq!(
+                String::from_utf8(ours).expect("utf-8"),
+                serde_json::to_string(&v).expect("serde_json"),
+                "{v:?}"
+            );
+        }
+        for (v, text) in [
+            (f64::NAN, "\"NaN\""),
+            (f64::INFINITY, "\"inf\""),
+            (f64::NEG_INFINITY, "\"-inf\""),
+        ] {
+            let mut ours = Vec::new();
+            write_f64(&mut ours, v);
+            assert_eq!(String::from_utf8(ours).expect("utf-8"), text);
+        }
+    }
 
     #[test]
     fn strings_are_escaped_exactly_as_serde_json_escapes_them() {
