@@ -163,6 +163,9 @@ fn main() {
         ALLOCS.load(Ordering::Relaxed),
         BYTES.load(Ordering::Relaxed),
     );
+    // Every span and log record exported before exit: instruction counts then include the export
+    // of all `n` requests, not whatever the batch threads had reached.
+    common::flush();
     println!(
         "{stack}: {n} requests ({ok} ok), {:.2} allocations and {:.0} bytes allocated per request",
         (a1 - a0) as f64 / n as f64,

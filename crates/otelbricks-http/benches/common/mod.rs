@@ -64,11 +64,30 @@ pub fn install_with(
     use opentelemetry::trace::TracerProvider as _;
 
     let dir = tempfile_dir::Dir::new();
+    // Batches leave when full (512), never on the timer: a slow or loaded run then exports no more
+    // often than a fast one, so instruction counts do not depend on the machine's load.
+    let never = std::time::Duration::from_secs(3600);
     let tp = SdkTracerProvider::builder()
-        .with_span_processor(BatchSpanProcessor::builder(Discard).build())
+        .with_span_processor(
+            BatchSpanProcessor::builder(Discard)
+                .with_batch_config(
+                    opentelemetry_sdk::trace::BatchConfigBuilder::default()
+                        .with_scheduled_delay(never)
+                        .build(),
+                )
+                .build(),
+        )
         .build();
     let lp = SdkLoggerProvider::builder()
-        .with_log_processor(BatchLogProcessor::builder(Discard).build())
+        .with_log_processor(
+            BatchLogProcessor::builder(Discard)
+                .with_batch_config(
+                    opentelemetry_sdk::logs::BatchConfigBuilder::default()
+                        .with_scheduled_delay(never)
+                        .build(),
+                )
+                .build(),
+        )
         .build();
     let mp = SdkMeterProvider::builder()
         .with_reader(ManualReader::builder().build())
@@ -109,6 +128,15 @@ pub fn install_with(
         }
     }
     (guard, dir)
+}
+
+/// Exports every span and log record still queued and waits until it is done, so a run's count
+/// includes the export of all its requests, whenever the batch threads got to them.
+pub fn flush() {
+    if let Some((tp, lp)) = PROVIDERS.get() {
+        let _ = tp.force_flush();
+        let _ = lp.force_flush();
+    }
 }
 
 /// The benches' subscriber: filter, the given `tracing-opentelemetry` layer, our JSON layer to a
