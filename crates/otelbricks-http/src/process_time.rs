@@ -96,11 +96,10 @@ where
 
 /// `X-Process-Time`: seconds with 6 decimals (microseconds), formatted without `format!`.
 fn process_time_header(elapsed: Duration) -> Option<HeaderValue> {
-    let micros = elapsed.as_micros();
     let mut secs = itoa::Buffer::new();
-    let secs = secs.format(micros / 1_000_000);
+    let secs = secs.format(elapsed.as_secs());
     let mut frac = itoa::Buffer::new();
-    let frac = frac.format(micros % 1_000_000);
+    let frac = frac.format(elapsed.subsec_micros());
     let mut buf = [b'0'; 48];
     let n = secs.len();
     buf[..n].copy_from_slice(secs.as_bytes());

@@ -91,8 +91,9 @@ impl RequestId {
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
-        // Both constructors admit visible ASCII only, which `to_str` accepts.
-        self.0.to_str().unwrap_or_default()
+        // Both constructors admit visible ASCII only, so this is valid UTF-8 (checked a word at a
+        // time, where `HeaderValue::to_str` checks byte by byte).
+        std::str::from_utf8(self.0.as_bytes()).unwrap_or_default()
     }
 
     /// The id as the header value it is returned as.
