@@ -15,13 +15,13 @@
 //!   unsampled flag);
 //! - starts the server span with the OpenTelemetry API (the global tracer provider's tracer
 //!   `otelbricks-http`, taken at the layer's first request, or the one given to
-//!   [`HttpTraceLayer::tracer`]) and makes its context
-//!   current while the inner service runs: spans the handler opens, with `tracing` or with the
-//!   OpenTelemetry API, are its children, and every log line of the request carries its trace and
-//!   span ids, both the JSON lines of `otelbricks-telemetry` and the OpenTelemetry log records of
-//!   the log bridge. [`RequestIdLayer`] and [`UserIdLayer`], when they ran before it, put
-//!   `request_id` and `user_id` in that context as
-//!   [`LogFields`](otelbricks_trace_context::LogFields), which the JSON lines carry too. There is
+//!   [`HttpTraceLayer::tracer`]) and makes its context current while the inner service runs:
+//!   spans the handler opens, with `tracing` or with the OpenTelemetry API, are its children,
+//!   and every log line of the request carries its trace and span ids, both the JSON lines of
+//!   `otelbricks-telemetry` and the OpenTelemetry log records of the log bridge.
+//!   [`RequestIdLayer`] and [`UserIdLayer`], when they ran before it, put `request_id` and
+//!   `user_id` in that context as [`LogFields`](otelbricks_trace_context::LogFields), which the
+//!   JSON lines carry too. There is
 //!   no `tracing` span for the request (it would cost as much again as the span itself): in a
 //!   handler, the server span is `opentelemetry::Context::current()`, not
 //!   `tracing::Span::current()`;
