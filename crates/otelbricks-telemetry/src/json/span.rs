@@ -128,26 +128,28 @@ pub(super) fn render_fields(fields: &LogFields, max: usize) -> Arc<str> {
 pub(super) fn write_ids(buf: &mut Vec<u8>, sc: &opentelemetry::trace::SpanContext) {
     // Hex by table into one stack buffer, copied once (`{:032x}` through `fmt` cost ~2k
     // instructions per line).
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     const TRACE: &[u8] = b",\"trace_id\":\"";
     const SPAN: &[u8] = b"\",\"span_id\":\"";
-    let mut out = [0u8; TRACE.len() + 32 + SPAN.len() + 16 + 1];
+    const SPAN_AT: usize = TRACE.len() + 32;
+    const END: usize = SPAN_AT + SPAN.len() + 16;
+    let mut out = [b'"'; END + 1];
     out[..TRACE.len()].copy_from_slice(TRACE);
-    let mut at = TRACE.len();
-    for b in sc.trace_id().to_bytes() {
-        out[at] = HEX[usize::from(b >> 4)];
-        out[at + 1] = HEX[usize::from(b & 0xf)];
-        at += 2;
-    }
-    out[at..at + SPAN.len()].copy_from_slice(SPAN);
-    at += SPAN.len();
-    for b in sc.span_id().to_bytes() {
-        out[at] = HEX[usize::from(b >> 4)];
-        out[at + 1] = HEX[usize::from(b & 0xf)];
-        at += 2;
-    }
-    out[at] = b'"';
+    hex(&mut out[TRACE.len()..SPAN_AT], &sc.trace_id().to_bytes());
+    out[SPAN_AT..SPAN_AT + SPAN.len()].copy_from_slice(SPAN);
+    hex(
+        &mut out[SPAN_AT + SPAN.len()..END],
+        &sc.span_id().to_bytes(),
+    );
     buf.extend_from_slice(&out);
+}
+
+/// Lowercase hex of `bytes` into `out`, two characters a byte.
+fn hex(out: &mut [u8], bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX[usize::from(b >> 4)];
+        pair[1] = HEX[usize::from(b & 0xf)];
+    }
 }
 
 pub(super) fn ids_fragment(cx: &opentelemetry::Context) -> Option<Arc<str>> {
