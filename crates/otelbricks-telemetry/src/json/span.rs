@@ -132,6 +132,7 @@ pub(super) fn write_ids(buf: &mut Vec<u8>, sc: &opentelemetry::trace::SpanContex
     const SPAN: &[u8] = b"\",\"span_id\":\"";
     const SPAN_AT: usize = TRACE.len() + 32;
     const END: usize = SPAN_AT + SPAN.len() + 16;
+    // Filled with quotes: the last byte, after the span id, is the closing one.
     let mut out = [b'"'; END + 1];
     out[..TRACE.len()].copy_from_slice(TRACE);
     hex(&mut out[TRACE.len()..SPAN_AT], &sc.trace_id().to_bytes());
