@@ -158,7 +158,14 @@ impl Store {
         self.read(move |c| {
             let Some((size, created_at, finished_at)) = c
                 .query_row(
-                    "SELECT size, created_at, finished_at FROM batches WHERE id = ?1",
+                    // A batch whose jobs have all ended has ended when its last job did, also
+                    // before the worker's `finish_batch_if_done` has written it down: a reader
+                    // never sees every job ended and no `finished_at`.
+                    "SELECT size, created_at, COALESCE(finished_at, \
+                       (SELECT MAX(finished_at) FROM jobs WHERE batch_id = ?1 \
+                        HAVING COUNT(*) = COUNT(CASE WHEN status IN ('succeeded', 'failed') \
+                                                     THEN 1 END))) \
+                     FROM batches WHERE id = ?1",
                     [&id],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
@@ -192,8 +199,8 @@ impl Store {
         .await
     }
 
-    /// Marks the batch finished if every job is terminal and it was not marked yet; returns its
-    /// size, duration and whether a job failed, exactly once.
+    /// Marks the batch finished, at the time its last job finished, if every job is terminal and
+    /// it was not marked yet; returns its size, duration and whether a job failed, exactly once.
     pub async fn finish_batch_if_done(
         &self,
         id: &str,
@@ -202,7 +209,9 @@ impl Store {
         let id = id.to_owned();
         self.write(move |c| {
             let n = c.execute(
-                "UPDATE batches SET finished_at = ?2 WHERE id = ?1 AND finished_at IS NULL \
+                "UPDATE batches SET finished_at = \
+                   COALESCE((SELECT MAX(finished_at) FROM jobs WHERE batch_id = ?1), ?2) \
+                 WHERE id = ?1 AND finished_at IS NULL \
                  AND NOT EXISTS (SELECT 1 FROM jobs WHERE batch_id = ?1 \
                                  AND status IN ('queued', 'running'))",
                 params![id, t],
@@ -211,13 +220,13 @@ impl Store {
                 return Ok(None);
             }
             c.query_row(
-                "SELECT size, created_at, EXISTS (SELECT 1 FROM jobs WHERE batch_id = ?1 \
-                 AND status = 'failed') FROM batches WHERE id = ?1",
+                "SELECT size, finished_at - created_at, EXISTS (SELECT 1 FROM jobs \
+                 WHERE batch_id = ?1 AND status = 'failed') FROM batches WHERE id = ?1",
                 [&id],
                 |r| {
                     Ok((
                         r.get::<_, i64>(0)? as usize,
-                        t - r.get::<_, f64>(1)?,
+                        r.get::<_, f64>(1)?,
                         r.get::<_, bool>(2)?,
                     ))
                 },
@@ -286,6 +295,54 @@ mod tests {
         assert_eq!(size, 3);
         assert!(failed, "job 2 failed");
         assert!(s.finish_batch_if_done("b").await.expect("batch").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_batch_has_ended_when_its_last_job_ended_before_and_after_it_is_marked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Store::open(&dir.path().join("db")).expect("open");
+        s.create_jobs(
+            Some("b".into()),
+            serde_json::json!({}),
+            vec![job("x"), job("y")],
+        )
+        .await
+        .expect("insert");
+        let finished_at = |s: &Store| {
+            let s = s.clone();
+            async move {
+                s.batch("b")
+                    .await
+                    .expect("batch")
+                    .expect("exists")
+                    .finished_at
+            }
+        };
+        s.claim("x").await.expect("claim");
+        s.finish("x", None).await.expect("finish");
+        assert_eq!(finished_at(&s).await, None, "job y has not ended");
+        s.claim("y").await.expect("claim");
+        s.finish("y", Some(("e", "failed".into())))
+            .await
+            .expect("finish");
+        let last = s.job("y").await.expect("get").expect("exists").finished_at;
+        assert!(last.is_some());
+        // Every job has ended, the worker has not marked the batch yet: it reads as ended anyway.
+        assert_eq!(finished_at(&s).await, last);
+        let (_, duration, failed) = s
+            .finish_batch_if_done("b")
+            .await
+            .expect("batch")
+            .expect("done");
+        assert!(failed);
+        assert_eq!(finished_at(&s).await, last, "marked at its last job's end");
+        let created = s
+            .batch("b")
+            .await
+            .expect("batch")
+            .expect("exists")
+            .created_at;
+        assert_eq!(duration, last.expect("ended") - created);
     }
 
     #[tokio::test]
