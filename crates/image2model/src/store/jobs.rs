@@ -158,13 +158,14 @@ impl Store {
         self.read(move |c| {
             let Some((size, created_at, finished_at)) = c
                 .query_row(
-                    // A batch whose jobs have all ended has ended when its last job did, also
-                    // before the worker's `finish_batch_if_done` has written it down: a reader
-                    // never sees every job ended and no `finished_at`.
+                    // A batch whose jobs have all ended (the condition `finish_batch_if_done`
+                    // marks it under) has ended when its last job did, also before the worker
+                    // has written that down: a reader never sees every job ended and no
+                    // `finished_at`.
                     "SELECT size, created_at, COALESCE(finished_at, \
-                       (SELECT MAX(finished_at) FROM jobs WHERE batch_id = ?1 \
-                        HAVING COUNT(*) = COUNT(CASE WHEN status IN ('succeeded', 'failed') \
-                                                     THEN 1 END))) \
+                       CASE WHEN NOT EXISTS (SELECT 1 FROM jobs WHERE batch_id = ?1 \
+                                             AND status IN ('queued', 'running')) \
+                       THEN (SELECT MAX(finished_at) FROM jobs WHERE batch_id = ?1) END) \
                      FROM batches WHERE id = ?1",
                     [&id],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
