@@ -77,7 +77,7 @@ fn needs_escape(b: u8) -> bool {
 }
 
 /// Length of the longest prefix of `bytes`, rounded down to whole 8-byte words, in which no byte
-/// needs escaping (control characters, `"` and `\\`); the rest is left to the byte loop.
+/// needs escaping (control characters, `"` and `\\`); the rest is scanned byte by byte.
 fn clean_prefix(bytes: &[u8]) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
